@@ -1,0 +1,161 @@
+"""MultiTaskModel: one backbone, one pooling, many named heads, one forward pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from polyhead.model.backbone import LayerGroup, backbone_layer_groups, load_backbone
+from polyhead.model.heads import build_head
+from polyhead.model.pooling import Pooling
+from polyhead.model.spec import ModelSpec
+
+IGNORE_INDEX = -100  # labels at this value add no loss (subwords after the first, no label)
+
+
+@dataclass
+class MultiTaskOutput:
+    embedding: torch.Tensor  # (B, H), normalised when the spec says so
+    logits: dict[str, torch.Tensor]  # sentence: (B, L); token: (B, T, L)
+    loss: torch.Tensor | None = None
+    losses: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class MultiTaskModel(nn.Module):
+    """A backbone plus named heads. `spec` is the only description needed to rebuild it."""
+
+    def __init__(self, spec: ModelSpec, backbone=None, tokenizer=None):
+        super().__init__()
+        if backbone is None:
+            backbone, tokenizer = load_backbone(
+                spec.backbone,
+                hidden_dropout=spec.hidden_dropout,
+                attention_dropout=spec.attention_dropout,
+                trust_remote_code=spec.trust_remote_code,
+            )
+        self.spec = spec
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.pooling = Pooling(spec.pooling, spec.normalize)
+        hidden = backbone.config.hidden_size if hasattr(backbone.config, "hidden_size") else None
+        hidden = hidden or backbone.config.dim
+        self.hidden_size = hidden
+        self.heads = nn.ModuleDict({t.name: build_head(t, hidden) for t in spec.tasks})
+        # Set by the frozen-feature path: task -> callable(features) -> logits (not nn params).
+        self.external_heads: dict[str, nn.Module] = {}
+
+    # ---- forward -------------------------------------------------------------------------
+    def backbone_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        keys = ("input_ids", "attention_mask", "token_type_ids")
+        return {k: batch[k] for k in keys if k in batch and self._accepts(k)}
+
+    def _accepts(self, key: str) -> bool:
+        # DistilBERT and some others take no token_type_ids.
+        if key != "token_type_ids":
+            return True
+        return getattr(self.backbone.config, "type_vocab_size", 0) > 0 and (
+            self.backbone.config.model_type not in ("distilbert", "roberta", "mpnet")
+        )
+
+    def features(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The features dict: token_embeddings (B, T, H), pooled (B, H), embedding (B, H)."""
+        out = self.backbone(**self.backbone_inputs(batch))
+        return self.features_from_hidden(out.last_hidden_state, batch["attention_mask"])
+
+    def features_from_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
+        pooled = self.pooling.pool(hidden, attention_mask)  # (B, H)
+        return {
+            "token_embeddings": hidden,
+            "attention_mask": attention_mask,
+            "pooled": pooled,
+            "embedding": self.pooling.finish(pooled),
+        }
+
+    def head_logits(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        logits = {name: head(features) for name, head in self.heads.items()}
+        for name, ext in self.external_heads.items():
+            logits[name] = ext(features)
+        return logits
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> MultiTaskOutput:
+        """`batch` holds tokenizer outputs and optional `labels.<task>` tensors."""
+        feats = self.features(batch)
+        return self.output_from_features(feats, batch)
+
+    def output_from_features(self, feats, batch) -> MultiTaskOutput:
+        logits = self.head_logits(feats)
+        losses = self.task_losses(logits, batch)
+        total = None
+        if losses:
+            weights = {t.name: t.loss_weight for t in self.spec.tasks}
+            total = sum(weights.get(n, 1.0) * loss for n, loss in losses.items())
+        return MultiTaskOutput(feats["embedding"], logits, total, losses)
+
+    def task_losses(self, logits, batch) -> dict[str, torch.Tensor]:
+        """Loss only for tasks whose labels are in the batch and not all ignored."""
+        losses = {}
+        for name, lg in logits.items():
+            labels = batch.get(f"labels.{name}")
+            if labels is None or not (labels != IGNORE_INDEX).any():
+                continue
+            losses[name] = F.cross_entropy(
+                lg.reshape(-1, lg.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX
+            )
+        return losses
+
+    # ---- structure -----------------------------------------------------------------------
+    def layer_groups(self) -> list[LayerGroup]:
+        """Backbone groups bottom-up, then one group per head (`head:<task>`)."""
+        groups = backbone_layer_groups(self.backbone)
+        for name, head in self.heads.items():
+            params = [f"heads.{name}.{p}" for p, _ in head.named_parameters()]
+            groups.append(LayerGroup(f"head:{name}", "head", params))
+        return groups
+
+    @property
+    def num_layers(self) -> int:
+        return sum(1 for g in self.layer_groups() if g.kind == "layer")
+
+    # ---- inference -----------------------------------------------------------------------
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer(
+            texts,
+            padding=True,
+            truncation=True,
+            max_length=self.spec.max_length,
+            return_tensors="pt",
+        )
+        return {
+            k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")
+        }
+
+    @torch.inference_mode()
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Sentence embeddings (N, H) as float32, batched by length like sentence-transformers."""
+        from polyhead.predict import length_sorted_batches
+
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = np.zeros((len(texts), self.hidden_size), dtype=np.float32)
+        for idx in length_sorted_batches(texts, batch_size, progress, "embedding"):
+            batch = {k: v.to(device) for k, v in self.tokenize([texts[i] for i in idx]).items()}
+            out[idx] = self.features(batch)["embedding"].float().cpu().numpy()
+        self.train(was_training)
+        return out
+
+    # ---- persistence ---------------------------------------------------------------------
+    def save(self, path) -> None:
+        from polyhead.model.artifact import save_artifact
+
+        save_artifact(self, path)
+
+    @classmethod
+    def load(cls, path, device: str | None = None) -> MultiTaskModel:
+        from polyhead.model.artifact import load_artifact
+
+        return load_artifact(path, device=device)

@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny random backbones built from configs (nothing is downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+torch.set_num_threads(2)
+
+FAMILIES = ["bert", "roberta", "distilbert", "deberta-v2", "mpnet"]
+
+
+def tiny_config(family: str, layers: int = 2):
+    from transformers import AutoConfig
+
+    common = dict(vocab_size=30522, max_position_embeddings=256, pad_token_id=0)
+    if family == "distilbert":
+        return AutoConfig.for_model(
+            family, dim=32, n_layers=layers, n_heads=2, hidden_dim=64, **common
+        )
+    return AutoConfig.for_model(
+        family,
+        hidden_size=32,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        **common,
+    )
+
+
+def make_tiny_backbone(folder: Path, family: str = "bert", layers: int = 2, seed: int = 0) -> Path:
+    """A random-weight HF model folder with the packaged MiniLM (WordPiece) tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from polyhead.model.backbone import default_model_path
+
+    torch.manual_seed(seed)
+    model = AutoModel.from_config(tiny_config(family, layers))
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(default_model_path()).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("backbones")
+    return {f: make_tiny_backbone(root / f, f) for f in FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tiny_backbones) -> Path:
+    return tiny_backbones["bert"]
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
