@@ -1,0 +1,211 @@
+"""Typed run configuration: YAML + dotted overrides, validated on construction.
+
+Errors name the dotted field and what would be right, e.g.
+`config field 'plan.strategy': must be one of frozen, heads, ...`.
+Relative data paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from polyhead.errors import ConfigError
+from polyhead.model.spec import PoolingMode, TaskKind
+
+STRATEGIES = ("frozen", "heads", "freeze-head", "top-k", "full", "gradual", "custom", "lora")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSource(_Strict):
+    """Where a task's examples come from: one file/folder with splits, or a file per split."""
+
+    path: str | None = None
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    format: Literal["conll", "massive", "jsonl", "csv", "seqio"] | None = None
+    train_split: str = "train"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    tag_column: int = -1
+    text_field: str = "text"
+    label_field: str = "label"
+    strict_bio: bool = False
+    dev_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="carve dev from train")
+    max_train_examples: int | None = Field(None, gt=0)
+    max_eval_examples: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _has_train(self) -> DataSource:
+        if not (self.path or self.train):
+            raise ValueError("give `path` (one file with splits) or `train` (and dev/test)")
+        return self
+
+    def key(self) -> tuple:
+        """Tasks with the same key label the same sentences (e.g. intent + slots)."""
+        return tuple(sorted(self.model_dump().items()))
+
+
+class TaskConfig(_Strict):
+    kind: TaskKind
+    data: DataSource | None = None
+    loss_weight: float = Field(1.0, ge=0.0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    hidden_size: int | None = Field(None, gt=0)
+    metric_weight: float = Field(1.0, ge=0.0, description="weight in the combined score")
+
+
+class ModelConfig(_Strict):
+    backbone: str = "minilm"
+    pooling: PoolingMode = "mean"
+    normalize: bool = True
+    max_length: int = Field(128, gt=2, le=4096)
+    hidden_dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
+    trust_remote_code: bool = False
+
+
+class PlanConfig(_Strict):
+    strategy: Literal[STRATEGIES] = "full"  # type: ignore[valid-type]
+    head_lr: float = Field(1e-3, gt=0.0)
+    backbone_lr: float = Field(5e-5, gt=0.0)
+    layer_decay: float = Field(1.0, gt=0.0, le=1.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_ratio: float = Field(0.06, ge=0.0, lt=1.0)
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    k: int | None = Field(None, ge=0, description="top-k: number of top layers that train")
+    frozen_heads: list[str] = Field(default_factory=list)
+    frozen_groups: list[str] = Field(default_factory=list, description="custom strategy")
+    unfreeze_every: int = Field(1, ge=1, description="gradual: epochs between unfreeze steps")
+    unfreeze_at: list[int] = Field(default_factory=list, description="gradual: explicit epochs")
+    unfreeze_step: int = Field(1, ge=1, description="gradual: groups unfrozen per step")
+    unfreeze_floor: int = Field(0, ge=0, description="gradual: lowest depth (0=embeddings)")
+
+
+class TrainerConfig(_Strict):
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
+    seed: int = 42
+    precision: str = "auto"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    gradient_clip: float | None = Field(1.0, gt=0.0)
+    patience: int | None = Field(3, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+    num_workers: int = Field(0, ge=0)
+    log_every_n_steps: int = Field(20, ge=1)
+    progress: bool = True
+
+
+class RunConfig(_Strict):
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataSource | None = None
+    tasks: dict[str, TaskConfig]
+    plan: PlanConfig = Field(default_factory=PlanConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> RunConfig:
+        if not self.tasks:
+            raise ValueError("at least one task is needed")
+        for name, task in self.tasks.items():
+            if task.data is None and self.data is None:
+                raise ConfigError(
+                    f"tasks.{name}.data", "no data for this task and no top-level data"
+                )
+        unknown = [h for h in self.plan.frozen_heads if h not in self.tasks]
+        if unknown:
+            raise ConfigError(
+                "plan.frozen_heads", f"no task named {unknown}; tasks are {sorted(self.tasks)}"
+            )
+        if self.plan.strategy == "freeze-head" and not self.plan.frozen_heads:
+            raise ConfigError("plan.frozen_heads", "strategy freeze-head needs at least one head")
+        if self.plan.strategy == "top-k" and self.plan.k is None:
+            raise ConfigError("plan.k", "strategy top-k needs k (number of top layers to train)")
+        return self
+
+    def source(self, task: str) -> DataSource:
+        return self.tasks[task].data or self.data  # type: ignore[return-value]
+
+
+def _set_dotted(raw: dict, dotted: str, value) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(dotted, f"'{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def parse_overrides(pairs: list[str]) -> list[tuple[str, object]]:
+    """`key.sub=value` pairs; values parse as YAML (numbers, lists, booleans)."""
+    out = []
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(pair, "overrides look like key.sub=value")
+        key, value = pair.split("=", 1)
+        out.append((key.strip(), yaml.safe_load(value) if value else None))
+    return out
+
+
+def _resolve_paths(raw: dict, base: Path) -> None:
+    """Make data paths relative to the config file absolute (if they exist there)."""
+    sources = [raw.get("data")] + [
+        t.get("data") for t in (raw.get("tasks") or {}).values() if isinstance(t, dict)
+    ]
+    for src in sources:
+        if not isinstance(src, dict):
+            continue
+        for key in ("path", "train", "dev", "test"):
+            if isinstance(src.get(key), str) and not Path(src[key]).is_absolute():
+                src[key] = str((base / src[key]).resolve())
+    model = raw.get("model")
+    if isinstance(model, dict) and isinstance(model.get("backbone"), str):
+        candidate = base / model["backbone"]
+        if model["backbone"].startswith(".") and candidate.exists():
+            model["backbone"] = str(candidate.resolve())
+
+
+def load_config(path, overrides: list[str] | None = None) -> RunConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("CONFIG", f"{path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError("CONFIG", f"{path}{line}: invalid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("CONFIG", f"{path}: expected a mapping at the top level")
+    for key, value in parse_overrides(overrides or []):
+        _set_dotted(raw, key, value)
+    _resolve_paths(raw, path.parent)
+    return validate_config(raw)
+
+
+def validate_config(raw: dict) -> RunConfig:
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        original = (err.get("ctx") or {}).get("error")
+        if isinstance(original, ConfigError):
+            raise original from None
+        field = ".".join(str(p) for p in err["loc"]) or "CONFIG"
+        msg = err["msg"]
+        if err["type"] == "literal_error":
+            msg = f"got {err.get('input')!r}; {msg}"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling)"
+        raise ConfigError(field, msg) from None
