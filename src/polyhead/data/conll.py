@@ -1,0 +1,89 @@
+"""CoNLL-style column files (token, ..., tag per line; blank line between sentences)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyhead.data.example import Example
+from polyhead.data.labels import repair_bio, split_tag
+from polyhead.data.textfile import read_text, text_lines, warn_repairs
+from polyhead.errors import DataError
+
+DOCSTART = "-DOCSTART-"
+
+
+def read_conll(path: Path, tag_column: int = -1, strict_bio: bool = False) -> list[Example]:
+    """One Example per sentence. A line of only whitespace (some files use a lone TAB) ends a
+    sentence; -DOCSTART- lines are skipped; a file with one column gives tokens without tags.
+    """
+    sentences = _sentences(path, text_lines(read_text(path)))
+    if not sentences:
+        raise DataError(path, 1, f"no sentences (only {DOCSTART} lines); expected token lines")
+    n_cols = len(sentences[0][0][1])
+    examples, n_repaired = [], 0
+    for rows in sentences:
+        tokens, tags = _columns(path, rows, n_cols, tag_column)
+        if tags is not None:
+            tags, n = repair_bio(
+                tags, strict_bio, f"{path}:{rows[0][0]}", lines=[r[0] for r in rows]
+            )
+            n_repaired += n
+        examples.append(Example(tokens, tags, source=f"{path}:{rows[0][0]}"))
+    warn_repairs(path, n_repaired)
+    return examples
+
+
+def _sentences(path: Path, lines: list[str]) -> list[list[tuple[int, list[str]]]]:
+    """Group (line number, columns) rows into sentences."""
+    sentences, current = [], []
+    for number, line in enumerate(lines, start=1):
+        cols = _split(line)
+        if not cols or cols[0] == DOCSTART:
+            if current:
+                sentences.append(current)
+            current = []
+            continue
+        current.append((number, cols))
+    if current:
+        sentences.append(current)
+    return sentences
+
+
+def _split(line: str) -> list[str]:
+    # Tab-separated files may hold tokens with spaces; otherwise any whitespace separates.
+    if "\t" in line and line.strip():
+        return [c.strip() for c in line.strip().split("\t")]
+    return line.split()
+
+
+def _columns(path: Path, rows, n_cols: int, tag_column: int):
+    tokens, tags = [], []
+    for number, cols in rows:
+        if len(cols) != n_cols:
+            raise DataError(
+                path,
+                number,
+                f"{len(cols)} columns; expected {n_cols} (as on the file's first token line)",
+            )
+        tokens.append(cols[0])
+        if n_cols > 1:
+            tags.append(_tag(path, number, cols, tag_column))
+    return tokens, (tags if n_cols > 1 else None)
+
+
+def _tag(path: Path, number: int, cols: list[str], tag_column: int) -> str:
+    if not -len(cols) <= tag_column < len(cols):
+        raise DataError(
+            path,
+            number,
+            f"no column {tag_column} (line has {len(cols)} columns); "
+            "expected tag_column to index an existing column",
+        )
+    tag = cols[tag_column]
+    try:
+        split_tag(tag)
+    except ValueError:
+        raise DataError(
+            path, number, f"tag {tag!r} is not BIO; expected O, B-<type> or I-<type>"
+        ) from None
+    return tag
