@@ -17,6 +17,14 @@ def _lr(lr: float, start_epoch: int | None) -> str:
     return "-" if start_epoch is None else f"{lr:.2e}"
 
 
+def _compact(n: int) -> str:
+    """At most 6 characters, to fit the phase columns (exact counts are in the JSON)."""
+    if n < 100_000:
+        return f"{n:,}"
+    scale, unit = next((s, u) for s, u in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if n >= s)
+    return f"{n / scale:.3g}{unit}"
+
+
 def _state(trains: bool) -> str:
     return "[green]train[/]" if trains else "[dim]frozen[/]"
 
@@ -42,7 +50,7 @@ def plan_table(plan: TrainingPlan) -> Table:
         table.add_row(g.name, f"{g.n_params:,}", _lr(g.lr, g.start_epoch), *cells)
     table.add_section()
     total = f"{sum(g.n_params for g in plan.groups):,}"
-    trainable = [f"{trainable_params(plan, p.start_epoch):,}" for p in phases]
+    trainable = [_compact(trainable_params(plan, p.start_epoch)) for p in phases]
     table.add_row("total / trainable", total, "", *trainable)
     return table
 
