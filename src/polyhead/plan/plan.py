@@ -64,7 +64,7 @@ class TrainingPlan:
     weight_decay: float
     warmup_ratio: float
     schedule: str
-    _by_name: dict[str, PlannedGroup] = field(init=False, repr=False)
+    _by_name: dict[str, PlannedGroup] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_name = {g.name: g for g in self.groups}
