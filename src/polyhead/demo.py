@@ -1,35 +1,39 @@
-"""`make demo`: embed a handful of sentences with the default model, print cosine similarities."""
+"""`make demo`: train the default model with `gradual` on the shipped intent + slot data,
+show the plan, per-epoch progress and final metrics, then predict two sentences."""
 
 from __future__ import annotations
 
+import json
+import tempfile
+import time
+from pathlib import Path
+
 from rich.console import Console
-from rich.table import Table
 
-SENTENCES = [
-    "wake me up at seven tomorrow",
-    "set an alarm for 7 am",
-    "what's the weather like in paris",
-    "will it rain in london today",
-    "play some jazz music",
-]
-
-
-def embedding_demo(console: Console) -> None:
-    from polyhead.model.loading import load_any
-
-    vectors = load_any("minilm").encode(SENTENCES)
-    sims = vectors @ vectors.T  # (N, N), vectors are L2-normalised
-    table = Table(title="cosine similarity, all-MiniLM-L6-v2 (mean pooling, normalised)")
-    table.add_column("")
-    for i in range(len(SENTENCES)):
-        table.add_column(str(i), justify="right")
-    for i, s in enumerate(SENTENCES):
-        table.add_row(f"{i}: {s}", *[f"{v:.2f}" for v in sims[i]])
-    console.print(table)
+EXAMPLES = Path(__file__).parent / "examples"
 
 
 def main() -> None:
-    embedding_demo(Console())
+    from polyhead.cli.app import _setup_logging
+    from polyhead.config import load_config
+    from polyhead.engine.train import train
+    from polyhead.predict import Predictor
+    from polyhead.report import print_metrics
+
+    console = Console()
+    _setup_logging()
+    cfg = load_config(EXAMPLES / "demo.yaml")
+    run_dir = Path(tempfile.mkdtemp(prefix="polyhead-demo-"))
+    console.rule("polyhead demo: one MiniLM backbone, an intent head and a slot head")
+    start = time.perf_counter()
+    result = train(cfg, run_dir, show_plan=console)
+    print_metrics(console, result.metrics)
+    from polyhead.model.multitask import MultiTaskModel
+
+    predictor = Predictor(MultiTaskModel.load(run_dir / "model"))
+    for item in predictor.predict(["wake me up at seven am tomorrow", "play jazz by adele"]):
+        console.print_json(json.dumps(item))
+    console.print(f"done in {time.perf_counter() - start:.0f} s; run directory: {run_dir}")
 
 
 if __name__ == "__main__":

@@ -29,23 +29,25 @@ def _read_lines(source: str) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-@app.command()
-def embed(
-    model: str = typer.Argument(..., help="Artifact dir, HF model folder/name, or 'minilm'."),
-    source: str = typer.Argument("-", help="Text file (one sentence per line) or '-' for stdin."),
-    out: Path = typer.Option(..., "--out", "-o", help="Where to write the (N, H) float32 .npy."),
-    batch_size: int = typer.Option(64, min=1),
-):
-    """Sentence embeddings for every line of SOURCE."""
-    import numpy as np
+def _setup_logging() -> None:
+    import logging
 
-    from polyhead.model.loading import load_any
+    from rich.logging import RichHandler
 
-    texts = _read_lines(source)
-    vectors = load_any(model).encode(texts, batch_size=batch_size, progress=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, vectors)
-    console.print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {out}")
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        datefmt="[%X]",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config(path: Path, overrides: list[str] | None):
+    from polyhead.config import load_config
+
+    return load_config(path, overrides or [])
 
 
 def main() -> None:

@@ -1,0 +1,6 @@
+"""The `polyhead` command. Each feature registers its commands on `app` in its own module."""
+
+from polyhead.cli import embed, train  # noqa: F401  (registers commands)
+from polyhead.cli.app import app, main
+
+__all__ = ["app", "main"]

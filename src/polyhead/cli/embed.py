@@ -1,0 +1,28 @@
+"""polyhead embed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from polyhead.cli.app import _read_lines, app, console
+
+
+@app.command()
+def embed(
+    model: str = typer.Argument(..., help="Artifact dir, HF model folder/name, or 'minilm'."),
+    source: str = typer.Argument("-", help="Text file (one sentence per line) or '-' for stdin."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the (N, H) float32 .npy."),
+    batch_size: int = typer.Option(64, min=1),
+):
+    """Sentence embeddings for every line of SOURCE."""
+    import numpy as np
+
+    from polyhead.model.loading import load_any
+
+    texts = _read_lines(source)
+    vectors = load_any(model).encode(texts, batch_size=batch_size, progress=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.save(out, vectors)
+    console.print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {out}")

@@ -1,0 +1,97 @@
+"""polyhead plan / train / evaluate / predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from polyhead.cli.app import _config, _read_lines, _setup_logging, app, console
+
+
+@app.command()
+def plan(
+    config: Path = typer.Argument(..., help="Run config (YAML)."),
+    set_: list[str] = typer.Option(None, "--set", help="Override: key.sub=value (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable plan on stdout."),
+):
+    """Show what trains when, at which learning rate, before anything trains."""
+    import json
+
+    from polyhead.engine.train import prepare
+
+    _setup_logging()
+    _, _, training_plan = prepare(_config(config, set_))
+    if as_json:
+        print(json.dumps(training_plan.to_json(), indent=2))
+    else:
+        Console().print(training_plan.table())
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Run config (YAML)."),
+    set_: list[str] = typer.Option(None, "--set", help="Override: key.sub=value (repeatable)."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default runs/<config>-<time>)."),
+    resume: Path = typer.Option(None, "--resume", help="Continue a killed run in this directory."),
+):
+    """Train a multi-task model; writes the best artifact, metrics.json, the plan and logs."""
+    import time
+
+    from polyhead.engine.train import prepare_run_dir
+    from polyhead.engine.train import train as run_training
+    from polyhead.report import print_metrics
+
+    _setup_logging()
+    cfg = _config(config, set_)
+    run_dir = resume or out or Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    prepare_run_dir(run_dir, resume=resume is not None)
+    result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
+    print_metrics(Console(), result.metrics)
+    console.print(f"run directory: {result.run_dir}")
+
+
+@app.command()
+def evaluate(
+    artifact: Path = typer.Argument(..., help="A trained polyhead artifact."),
+    data: Path = typer.Option(..., "--data", help="Labelled data in any supported format."),
+    fmt: str = typer.Option(None, "--format", help="conll|massive|jsonl|csv|seqio"),
+    split: str = typer.Option(None, "--split", help="Only examples of this split."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Score a trained model on labelled data (unseen labels are counted as errors)."""
+    import json
+
+    from polyhead.data import read_examples
+    from polyhead.engine.evaluation import evaluate_examples
+    from polyhead.model.multitask import MultiTaskModel
+    from polyhead.report import print_metrics
+
+    examples = read_examples(data, format=fmt)
+    if split:
+        examples = [ex for ex in examples if ex.split == split]
+    metrics = evaluate_examples(MultiTaskModel.load(artifact), examples)
+    if as_json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print_metrics(Console(), {"eval": metrics})
+
+
+@app.command()
+def predict(
+    artifact: Path = typer.Argument(..., help="A trained polyhead artifact."),
+    source: str = typer.Argument("-", help="Text file (one per line) or '-' for stdin."),
+    embeddings: bool = typer.Option(False, "--embeddings", help="Include the sentence vector."),
+    batch_size: int = typer.Option(32, min=1),
+):
+    """JSON lines: per sentence task {label, score}; per token task its entities."""
+    import json
+
+    from polyhead.model.multitask import MultiTaskModel
+    from polyhead.predict import Predictor
+
+    texts = _read_lines(source)
+    predictor = Predictor(MultiTaskModel.load(artifact), batch_size=batch_size)
+    for item in predictor.predict(texts, embeddings=embeddings):
+        print(json.dumps(item, ensure_ascii=False))

@@ -1,0 +1,84 @@
+"""Callbacks: the plan's freeze schedule, per-epoch history, best artifact."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+log = logging.getLogger("polyhead")
+
+
+class PlanCallback(pl.Callback):
+    """Applies the training plan at every epoch start.
+
+    The freeze state is a pure function of the epoch, so a resumed run rebuilds it exactly;
+    every group that will ever train is already in the optimizer (see polyhead.plan).
+    """
+
+    def __init__(self, plan):
+        self.plan = plan
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        epoch = trainer.current_epoch
+        opened = self.plan.apply(pl_module.model, epoch)
+        if opened and epoch > 0:
+            log.info("epoch %d: unfreezing %s", epoch, ", ".join(opened))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # Lightning puts the whole module in train mode after validation; frozen parts
+        # run in eval mode so dropout only acts where weights learn.
+        self.plan.set_frozen_eval(pl_module.model, trainer.current_epoch)
+
+
+class HistoryCallback(pl.Callback):
+    """Appends one JSON line per validation epoch: metrics, trainable groups, learning rates."""
+
+    def __init__(self, path: Path, plan):
+        self.path, self.plan = Path(path), plan
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        opt = trainer.optimizers[0] if trainer.optimizers else None
+        lrs = (
+            {g.get("name", str(i)): g["lr"] for i, g in enumerate(opt.param_groups)} if opt else {}
+        )
+        record = {
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "metrics": pl_module.last_metrics,
+            "trainable": self.plan.trainable(trainer.current_epoch),
+            "lr": lrs,
+        }
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+class BestArtifactCallback(pl.Callback):
+    """Saves the model as a safetensors artifact whenever the monitored score improves, so
+    the best model is restored from safetensors, never from a pickled checkpoint."""
+
+    def __init__(self, path: Path, extra_fn, min_delta: float = 0.0):
+        self.path, self.extra_fn, self.min_delta = Path(path), extra_fn, min_delta
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        score = pl_module.last_metrics.get("score")
+        if score is None or (self.best is not None and score <= self.best + self.min_delta):
+            return
+        self.best, self.best_epoch = score, trainer.current_epoch
+        from polyhead.model.artifact import save_artifact
+
+        save_artifact(pl_module.model, self.path, extra=self.extra_fn())
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch = state.get("best"), state.get("best_epoch")

@@ -1,0 +1,131 @@
+"""Turn batched logits into word-level predictions and per-task metrics.
+
+Shared by validation, `polyhead evaluate` and the comparison reports, so every number in a
+report is computed the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from polyhead import evaluate as M
+
+
+def word_level(pred_ids: torch.Tensor, word_ids: torch.Tensor) -> list[list[int]]:
+    """(B, T) predicted ids + (B, T) word ids (-1 = none) -> per row, one id per word seen.
+
+    The first subword of each word carries its prediction, mirroring the training labels.
+    """
+    out = []
+    for preds, words in zip(pred_ids.tolist(), word_ids.tolist(), strict=False):
+        row, last = [], -1
+        for p, w in zip(preds, words, strict=False):
+            if w >= 0 and w != last:
+                row.append(p)
+                last = w
+        out.append(row)
+    return out
+
+
+class PredictionCollector:
+    """Accumulates predictions for the eval examples of each source, keyed by example index."""
+
+    def __init__(self, sources, kinds: dict[str, str], label_sets: dict, split: str):
+        self.sources, self.kinds, self.label_sets, self.split = sources, kinds, label_sets, split
+        self.preds: dict[int, dict[str, dict[int, object]]] = {
+            s.index: {t: {} for t in s.tasks} for s in sources
+        }
+
+    def add(self, batch: dict[str, torch.Tensor], logits: dict[str, torch.Tensor]) -> None:
+        source = int(batch["source"][0])
+        index = batch["index"].tolist()
+        for task in self.preds[source]:
+            ids = logits[task].argmax(-1)
+            rows = (
+                word_level(ids, batch["word_ids"]) if self.kinds[task] == "token" else ids.tolist()
+            )
+            for i, pred in zip(index, rows, strict=False):
+                self.preds[source][task][i] = pred
+
+    def predictions(self, source, task: str) -> list:
+        """Label strings in example order; truncated words are predicted 'O'."""
+        names = self.label_sets[task]
+        got = self.preds[source.index][task]
+        examples = source.splits[self.split]
+        if self.kinds[task] == "sentence":
+            return [names.name(got[i]) for i in range(len(examples))]
+        out = []
+        for i, ex in enumerate(examples):
+            tags = [names.name(p) for p in got.get(i, [])]
+            out.append(tags + ["O"] * (len(ex.tokens) - len(tags)))
+        return out
+
+    def metrics(self, weights: dict[str, float] | None = None) -> dict:
+        """{task: metrics}, plus `frame_accuracy` per joint source and one combined `score`."""
+        result: dict = {}
+        for src in self.sources:
+            if not src.splits[self.split]:
+                continue
+            result.update(self._source_metrics(src))
+        main = {t: ("accuracy" if self.kinds[t] == "sentence" else "f1") for t in self.kinds}
+        tasks = {t: m for t, m in result.items() if t in self.kinds}
+        result["score"] = M.combined_score(tasks, {t: main[t] for t in tasks}, weights)
+        return result
+
+    def _source_metrics(self, src) -> dict:
+        examples = src.splits[self.split]
+        out, preds = {}, {}
+        for task in src.tasks:
+            preds[task] = self.predictions(src, task)
+            if self.kinds[task] == "sentence":
+                gold = [ex.label for ex in examples]
+                out[task] = M.sentence_metrics(
+                    gold, preds[task], known=set(self.label_sets[task].names)
+                )
+            else:
+                gold = [ex.tags for ex in examples]
+                out[task] = M.token_metrics(gold, preds[task])
+                out[task]["n_unseen"] = sum(
+                    t not in self.label_sets[task] for tags in gold for t in tags
+                )
+        sent = [t for t in src.tasks if self.kinds[t] == "sentence"]
+        tok = [t for t in src.tasks if self.kinds[t] == "token"]
+        if sent and tok:
+            right = [
+                all(preds[t][i] == ex.label for t in sent)
+                and all(preds[t][i] == ex.tags for t in tok)
+                for i, ex in enumerate(examples)
+            ]
+            key = "frame_accuracy" if len(self.sources) == 1 else f"frame_accuracy.{src.index}"
+            out[key] = sum(right) / max(1, len(right))
+        return out
+
+
+@torch.inference_mode()
+def evaluate_examples(model, examples, batch_size: int = 64) -> dict:
+    """Metrics of a loaded model on examples: every task the examples label is scored."""
+    from polyhead.data import LabelSet
+    from polyhead.engine.datamodule import SourceData, collate, encode_source
+
+    kinds = {t.name: t.kind for t in model.spec.tasks}
+    labelled = [
+        t
+        for t, k in kinds.items()
+        if (k == "sentence" and all(ex.label is not None for ex in examples))
+        or (k == "token" and all(ex.tags is not None for ex in examples))
+    ]
+    if not labelled:
+        raise ValueError("the data labels none of the model's tasks " + str(sorted(kinds)))
+    label_sets = {t.name: LabelSet(t.labels) for t in model.spec.tasks}
+    src = SourceData(0, None, labelled, {"eval": examples})
+    rows = encode_source(
+        model.tokenizer, src, "eval", kinds, label_sets, model.spec.max_length, list(kinds)
+    )
+    collector = PredictionCollector([src], {t: kinds[t] for t in labelled}, label_sets, "eval")
+    model.eval()
+    device = next(model.parameters()).device
+    pad = model.tokenizer.pad_token_id or 0
+    for start in range(0, len(rows), batch_size):
+        batch = {k: v.to(device) for k, v in collate(rows[start : start + batch_size], pad).items()}
+        collector.add(batch, model.head_logits(model.features(batch)))
+    return collector.metrics()

@@ -1,0 +1,114 @@
+"""The LightningModule: Lightning owns the loop, precision, devices and checkpoints; this
+module owns the multi-task step, the per-group optimizer from the plan, and validation."""
+
+from __future__ import annotations
+
+import math
+
+import lightning.pytorch as pl
+import torch
+
+from polyhead.engine.evaluation import PredictionCollector
+from polyhead.errors import PolyheadError
+
+
+class PolyheadModule(pl.LightningModule):
+    def __init__(self, model, plan, cfg, datamodule_info):
+        super().__init__()
+        self.model, self.plan, self.cfg = model, plan, cfg
+        self.sources, self.kinds, self.label_sets = datamodule_info
+        self.weights = {name: t.metric_weight for name, t in cfg.tasks.items()}
+        self._collector: PredictionCollector | None = None
+        self.test_split = "test"  # which split Lightning's test loop evaluates
+        self.last_metrics: dict = {}
+        self.grad_norms: list[float] = []  # pre-clipping total norm per step (for reports/tests)
+
+    # ---- training ------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        out = self.model(batch)
+        if out.loss is None:
+            return None  # no task labelled in this batch
+        self._check_finite(out)
+        size = batch["input_ids"].shape[0]
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
+        for task, loss in out.losses.items():
+            self.log(f"train/{task}_loss", loss, batch_size=size)
+        return out.loss
+
+    def _check_finite(self, out) -> None:
+        if torch.isfinite(out.loss):
+            return
+        bad = [t for t, v in out.losses.items() if not torch.isfinite(v)]
+        raise PolyheadError(
+            f"non-finite loss at epoch {self.current_epoch} step {self.global_step} "
+            f"(task {', '.join(bad) or 'total'}); lower the learning rate or check the data"
+        )
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        grads = [p.grad.detach().float().norm() for p in self.parameters() if p.grad is not None]
+        if grads:
+            norm = float(torch.stack(grads).norm())
+            self.grad_norms.append(norm)
+            self.log("train/grad_norm", norm, batch_size=1)
+
+    def configure_optimizers(self):
+        groups = self.plan.optimizer_param_groups(self.model)
+        if not groups:
+            raise PolyheadError(
+                f"strategy '{self.plan.strategy}' trains no parameter; nothing to optimise"
+            )
+        optimizer = torch.optim.AdamW(groups, lr=groups[0]["lr"])
+        steps = max(1, math.ceil(self.trainer.estimated_stepping_batches / self.cfg.trainer.epochs))
+        scheduler = self.plan.scheduler(optimizer, steps)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    # ---- validation / test -----------------------------------------------------------------
+    def _start(self, split: str) -> None:
+        self._collector = PredictionCollector(self.sources, self.kinds, self.label_sets, split)
+
+    def _step(self, batch) -> None:
+        out = self.model(batch)
+        self._collector.add(batch, out.logits)
+        if out.loss is not None:
+            self.log(
+                "val/loss",
+                out.loss,
+                batch_size=batch["input_ids"].shape[0],
+                add_dataloader_idx=False,
+            )
+
+    def on_validation_epoch_start(self) -> None:
+        self._start("dev")
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self._step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        metrics = self._collector.metrics(self.weights)
+        self.last_metrics = metrics
+        self.log_dict(flatten(metrics, "val"), batch_size=1)
+
+    def on_test_epoch_start(self) -> None:
+        self._start(self.test_split)
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        self._step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self.last_metrics = self._collector.metrics(self.weights)
+
+
+def flatten(metrics: dict, prefix: str) -> dict[str, float]:
+    """{"intent": {"accuracy": .9}} -> {"val/intent/accuracy": .9}; only scalar numbers."""
+    flat = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                if isinstance(v, int | float):
+                    flat[f"{prefix}/{key}/{sub}"] = float(v)
+        elif isinstance(value, int | float):
+            flat[f"{prefix}/{key}"] = float(value)
+    return flat

@@ -1,0 +1,224 @@
+"""train(): config in, run directory out. Everything a run needs to be understood later is
+written next to the model: the config, the plan, per-epoch history, logs and final metrics.
+
+    RUN/config.yaml      the validated config (with overrides applied)
+    RUN/plan.txt|json    the training plan, as printed before training
+    RUN/history.jsonl    one line per epoch: dev metrics, trainable groups, learning rates
+    RUN/model/           the best artifact (safetensors + JSON)
+    RUN/metrics.json     final dev and test metrics per task, from the best model
+    RUN/checkpoints/     last.ckpt for --resume
+    RUN/logs/            CSV and TensorBoard logs
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from polyhead.config import RunConfig
+from polyhead.engine.callbacks import BestArtifactCallback, HistoryCallback, PlanCallback
+from polyhead.engine.datamodule import MultiTaskDataModule
+from polyhead.engine.module import PolyheadModule
+from polyhead.errors import PolyheadError
+from polyhead.model.backbone import load_tokenizer, resolve_backbone
+from polyhead.model.multitask import MultiTaskModel
+from polyhead.model.spec import ModelSpec, TaskSpec
+from polyhead.plan import TrainingPlan, build_plan
+
+log = logging.getLogger("polyhead")
+# Frozen parts run in eval mode on purpose (dropout only where weights learn); Lightning warns.
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    plan: TrainingPlan
+    best_epoch: int | None
+    train_seconds: float
+
+
+def model_spec(cfg: RunConfig, label_sets: dict) -> ModelSpec:
+    m = cfg.model
+    tasks = [
+        TaskSpec(
+            name=name,
+            kind=t.kind,
+            labels=list(label_sets[name].names),
+            dropout=t.dropout,
+            hidden_size=t.hidden_size,
+            loss_weight=t.loss_weight,
+        )
+        for name, t in cfg.tasks.items()
+    ]
+    return ModelSpec(
+        backbone=m.backbone,
+        pooling=m.pooling,
+        normalize=m.normalize,
+        max_length=m.max_length,
+        tasks=tasks,
+        hidden_dropout=m.hidden_dropout,
+        attention_dropout=m.attention_dropout,
+        trust_remote_code=m.trust_remote_code,
+    )
+
+
+def prepare(cfg: RunConfig):
+    """Data, model and plan: everything `polyhead plan` shows and `train` runs."""
+    pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    source = resolve_backbone(cfg.model.backbone)
+    from transformers import AutoConfig
+
+    model_type = AutoConfig.from_pretrained(source).model_type
+    tokenizer = load_tokenizer(source, model_type, cfg.model.trust_remote_code)
+    data = MultiTaskDataModule(cfg, tokenizer)
+    model = MultiTaskModel(model_spec(cfg, data.label_sets))
+    plan = build_plan(model, cfg.plan, cfg.trainer.epochs)
+    return data, model, plan
+
+
+def _precision(cfg: RunConfig) -> str:
+    if cfg.trainer.precision != "auto":
+        return cfg.trainer.precision
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _write_setup(run_dir: Path, cfg: RunConfig, plan: TrainingPlan) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+    (run_dir / "plan.txt").write_text(plan.render_text())
+    (run_dir / "plan.json").write_text(json.dumps(plan.to_json(), indent=2))
+
+
+def _trainer(cfg: RunConfig, run_dir: Path, plan, best_cb, extra_callbacks=()) -> pl.Trainer:
+    t = cfg.trainer
+    callbacks = [
+        PlanCallback(plan),
+        HistoryCallback(run_dir / "history.jsonl", plan),
+        best_cb,
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+        *extra_callbacks,
+    ]
+    if t.patience:
+        callbacks.append(
+            EarlyStopping("val/score", mode="max", patience=t.patience, min_delta=t.min_delta)
+        )
+    if t.progress:
+        callbacks.append(RichProgressBar(leave=True))
+    loggers = [
+        CSVLogger(run_dir, name="logs", version=""),
+        TensorBoardLogger(run_dir, name="logs", version="tb"),
+    ]
+    return pl.Trainer(
+        max_epochs=t.epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        precision=_precision(cfg),
+        gradient_clip_val=t.gradient_clip,
+        gradient_clip_algorithm="norm",
+        callbacks=callbacks,
+        logger=loggers,
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic="warn",
+        default_root_dir=run_dir,
+    )
+
+
+def prepare_run_dir(run_dir, resume: bool = False) -> Path:
+    """Refuse to overwrite an earlier run; fail early (before training) if not writable."""
+    run_dir = Path(run_dir)
+    if resume:
+        _resume_checkpoint(run_dir)
+        return run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise PolyheadError(f"{run_dir}: already holds a run; use --resume or another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise PolyheadError(f"{run_dir}: output directory is not writable ({e.strerror})") from None
+    return run_dir
+
+
+def train(
+    cfg: RunConfig, run_dir, resume: bool = False, extra_callbacks=(), show_plan=None
+) -> RunResult:
+    """Train per the plan; `show_plan` is a rich Console to print the plan on before training."""
+    run_dir = Path(run_dir)
+    data, model, plan = prepare(cfg)
+    if show_plan is not None:
+        show_plan.print(plan.table())
+    if not plan.trains_anything:
+        raise PolyheadError(
+            f"strategy '{plan.strategy}' trains no network weight: refusing to run a gradient "
+            "step (use the feature-extraction path for a frozen network)"
+        )
+    if not data.has_split("dev"):
+        raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
+    ckpt = _resume_checkpoint(run_dir) if resume else None
+    _write_setup(run_dir, cfg, plan)
+    best_cb = BestArtifactCallback(
+        run_dir / "model", lambda: {"plan": plan.to_json()}, cfg.trainer.min_delta
+    )
+    module = PolyheadModule(model, plan, cfg, (data.sources, data.kinds, data.label_sets))
+    trainer = _trainer(cfg, run_dir, plan, best_cb, extra_callbacks)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True if ckpt else None)
+    seconds = time.perf_counter() - start
+    metrics = final_metrics(trainer, run_dir / "model", cfg, data)
+    metrics.update(
+        train_seconds=seconds,
+        best_epoch=best_cb.best_epoch,
+        truncated_train_examples=data.train_stats.n_truncated_examples,
+    )
+    if trainer.is_global_zero:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return RunResult(run_dir, metrics, plan, best_cb.best_epoch, seconds)
+
+
+def _resume_checkpoint(run_dir: Path) -> str:
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    if not ckpt.exists():
+        raise PolyheadError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
+    return str(ckpt)
+
+
+def final_metrics(trainer, artifact: Path, cfg: RunConfig, data) -> dict:
+    """Dev and test metrics of the best artifact, reloaded from disk (what users will load)."""
+    best = MultiTaskModel.load(artifact)
+    module = PolyheadModule(best, None, cfg, (data.sources, data.kinds, data.label_sets))
+    out = {}
+    for split in ("dev", "test"):
+        if not data.has_split(split):
+            continue
+        module.test_split = split
+        evaluator = pl.Trainer(
+            accelerator=cfg.trainer.accelerator,
+            devices=1,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        evaluator.test(module, dataloaders=data.eval_dataloaders(split), verbose=False)
+        out[split] = module._collector.metrics(module.weights)
+    return out
