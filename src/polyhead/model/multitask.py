@@ -25,6 +25,20 @@ class MultiTaskOutput:
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def combine_layers(hidden_states, last_n: int, combine: str) -> torch.Tensor:
+    """The last `last_n` of (N + 1) x (B, T, H) hidden states -> (B, T, H) mean or (B, T, n*H)."""
+    chosen = hidden_states[-last_n:]
+    return torch.cat(chosen, dim=-1) if combine == "concat" else torch.stack(chosen).mean(0)
+
+
+def _check_layers(last_n: int, config) -> None:
+    n = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or 0
+    if last_n > n:
+        from polyhead.errors import ConfigError
+
+        raise ConfigError("features.layers", f"last_n must be at most {n} (the backbone's layers)")
+
+
 class MultiTaskModel(nn.Module):
     """A backbone plus named heads. `spec` is the only description needed to rebuild it."""
 
@@ -43,6 +57,8 @@ class MultiTaskModel(nn.Module):
         self.pooling = Pooling(spec.pooling, spec.normalize)
         hidden = backbone.config.hidden_size if hasattr(backbone.config, "hidden_size") else None
         hidden = hidden or backbone.config.dim
+        _check_layers(spec.layers.last_n, backbone.config)
+        hidden = spec.layers.width(hidden)  # the feature size heads and embeddings see
         self.hidden_size = hidden
         self.heads = nn.ModuleDict({t.name: build_head(t, hidden) for t in spec.tasks})
         # Set by the frozen-feature path: task -> callable(features) -> logits (not nn params).
@@ -62,9 +78,16 @@ class MultiTaskModel(nn.Module):
         )
 
     def features(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The features dict: token_embeddings (B, T, H), pooled (B, H), embedding (B, H)."""
-        out = self.backbone(**self.backbone_inputs(batch))
-        return self.features_from_hidden(out.last_hidden_state, batch["attention_mask"])
+        """The features dict: token_embeddings (B, T, H), pooled (B, H), embedding (B, H);
+        H is `hidden_size` (the backbone's, times n for `last<n>_concat` layers)."""
+        n = self.spec.layers.last_n
+        extra = {"output_hidden_states": True} if n > 1 else {}
+        out = self.backbone(**self.backbone_inputs(batch), **extra)
+        if n == 1:
+            hidden = out.last_hidden_state
+        else:
+            hidden = combine_layers(out.hidden_states, n, self.spec.layers.combine)
+        return self.features_from_hidden(hidden, batch["attention_mask"])
 
     def features_from_hidden(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
         pooled = self.pooling.pool(hidden, attention_mask)  # (B, H)

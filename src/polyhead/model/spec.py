@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TaskKind = Literal["sentence", "token"]
 PoolingMode = Literal["mean", "cls", "max"]
@@ -23,6 +23,35 @@ class TaskSpec(BaseModel):
     loss_weight: float = Field(1.0, ge=0.0)
 
 
+class LayerSelection(BaseModel):
+    """Which hidden layers make the features: the last `last_n`, averaged or concatenated
+    (the BERT paper's best frozen-feature NER result concatenates the last four).
+
+    Shorthands: `last`, `last4_mean`, `last4_concat` (any n).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    last_n: int = Field(1, ge=1)
+    combine: Literal["mean", "concat"] = "mean"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value):
+        if not isinstance(value, str):
+            return value
+        import re
+
+        m = re.fullmatch(r"last(\d*)(?:_(mean|concat))?", value.strip())
+        if not m or (m.group(1) and not m.group(2)):
+            raise ValueError(f"got {value!r}; use last, last<n>_mean, last<n>_concat or a mapping")
+        return {"last_n": int(m.group(1) or 1), "combine": m.group(2) or "mean"}
+
+    def width(self, hidden: int) -> int:
+        """Feature size for a backbone of `hidden` units."""
+        return hidden * self.last_n if self.combine == "concat" else hidden
+
+
 class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,6 +63,8 @@ class ModelSpec(BaseModel):
     hidden_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     trust_remote_code: bool = False
+    # Model-level so prediction computes the features the heads were trained on.
+    layers: LayerSelection = Field(default_factory=LayerSelection)
 
     @field_validator("tasks")
     @classmethod
