@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from polyhead.errors import ConfigError
-from polyhead.model.spec import PoolingMode, TaskKind
+from polyhead.model.spec import LayerSelection, PoolingMode, TaskKind
 
 STRATEGIES = ("frozen", "heads", "freeze-head", "top-k", "full", "gradual", "custom", "lora")
 
@@ -60,6 +60,21 @@ class TaskConfig(_Strict):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     hidden_size: int | None = Field(None, gt=0)
     metric_weight: float = Field(1.0, ge=0.0, description="weight in the combined score")
+    crf: bool = Field(False, description="token tasks: CRF layer + Viterbi (valid BIO only)")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="sentence tasks")
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="balanced: loss weight n / (labels * count) per label (non-CRF)"
+    )
+
+    @model_validator(mode="after")
+    def _levers(self) -> TaskConfig:
+        if self.crf and self.kind != "token":
+            raise ValueError("crf applies to token tasks only")
+        if self.label_smoothing and self.kind != "sentence":
+            raise ValueError("label_smoothing applies to sentence tasks only")
+        if self.crf and self.class_weights != "none":
+            raise ValueError("class_weights cannot combine with crf (the CRF loss is per path)")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -70,6 +85,22 @@ class ModelConfig(_Strict):
     hidden_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     trust_remote_code: bool = False
+    reinit_top: int = Field(
+        0,
+        ge=0,
+        description="re-initialise the top n backbone layers before training: often helps "
+        "small datasets, whose top pretrained layers are specialised to pretraining",
+    )
+
+
+class LoraSettings(_Strict):
+    """PEFT LoRA adapters for `strategy: lora`; target_modules None = the family's default
+    (see polyhead.model.lora.DEFAULT_TARGETS)."""
+
+    r: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0.0)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = None
 
 
 class PlanConfig(_Strict):
@@ -87,6 +118,8 @@ class PlanConfig(_Strict):
     unfreeze_at: list[int] = Field(default_factory=list, description="gradual: explicit epochs")
     unfreeze_step: int = Field(1, ge=1, description="gradual: groups unfrozen per step")
     unfreeze_floor: int = Field(0, ge=0, description="gradual: lowest depth (0=embeddings)")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    lora_lr: float | None = Field(None, gt=0.0, description="lora: adapter LR (backbone_lr)")
 
 
 class TrainerConfig(_Strict):
@@ -104,6 +137,49 @@ class TrainerConfig(_Strict):
     num_workers: int = Field(0, ge=0)
     log_every_n_steps: int = Field(20, ge=1)
     progress: bool = True
+    # Task sampling across data sources (polyhead.engine.sampling documents the epoch).
+    sampling: Literal["proportional", "temperature", "round_robin", "mixed"] = "proportional"
+    temperature: float = Field(2.0, gt=0.0, description="sampling: temperature, p ~ n**(1/T)")
+    # Guard for frozen heads (polyhead.engine.guard).
+    preserve: list[str] = Field(default_factory=list, description="tasks to distil toward start")
+    preserve_weight: float = Field(1.0, ge=0.0)
+    max_drop: float | None = Field(None, ge=0.0, description="points below start that stop a run")
+    log_grad_cosine: bool = False
+
+
+class CompareConfig(_Strict):
+    """Defaults for `polyhead compare` (the command line overrides them)."""
+
+    strategies: list[str] = Field(default_factory=lambda: ["heads", "top-k", "gradual", "full"])
+    seeds: int = Field(3, ge=1)
+    settings: dict[str, dict[str, object]] = Field(
+        default_factory=dict, description="strategy -> {dotted.field: value} for its runs"
+    )
+
+
+class ClassifierConfig(_Strict):
+    """The external linear classifier `strategy: frozen` fits per task on frozen features."""
+
+    estimator: Literal["logistic", "linear_svc", "ridge", "sgd"] = "logistic"
+    C: float = Field(1.0, gt=0.0, description="inverse regularisation strength")
+    class_weight: Literal["none", "balanced"] = "none"
+    max_iter: int = Field(1000, ge=1)
+    standardize: bool = Field(True, description="unit-variance features (folded into weights)")
+
+
+class CacheConfig(_Strict):
+    """Backbone outputs stored on disk while the backbone (or its lower part) is frozen."""
+
+    enabled: bool = True
+    dir: str | None = Field(None, description="default: $POLYHEAD_CACHE or ~/.cache/polyhead")
+    dtype: Literal["float16", "float32"] = "float16"
+    boundary: bool = Field(True, description="gradual/top-k: cache the frozen/trainable boundary")
+
+
+class FeaturesConfig(_Strict):
+    layers: LayerSelection = Field(default_factory=LayerSelection)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
 
 
 class RunConfig(_Strict):
@@ -112,6 +188,8 @@ class RunConfig(_Strict):
     tasks: dict[str, TaskConfig]
     plan: PlanConfig = Field(default_factory=PlanConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    compare: CompareConfig = Field(default_factory=CompareConfig)
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:
@@ -131,7 +209,23 @@ class RunConfig(_Strict):
             raise ConfigError("plan.frozen_heads", "strategy freeze-head needs at least one head")
         if self.plan.strategy == "top-k" and self.plan.k is None:
             raise ConfigError("plan.k", "strategy top-k needs k (number of top layers to train)")
+        self._check_guard()
         return self
+
+    def _check_guard(self) -> None:
+        unknown = [t for t in self.trainer.preserve if t not in self.tasks]
+        if unknown:
+            raise ConfigError(
+                "trainer.preserve", f"no task named {unknown}; tasks are {sorted(self.tasks)}"
+            )
+        if self.trainer.max_drop is not None and not self.watched_tasks():
+            raise ConfigError(
+                "trainer.max_drop", "needs a task to watch: set plan.frozen_heads or preserve"
+            )
+
+    def watched_tasks(self) -> list[str]:
+        """Tasks whose drift from their start value the guard reports (frozen or preserved)."""
+        return list(dict.fromkeys(self.plan.frozen_heads + self.trainer.preserve))
 
     def source(self, task: str) -> DataSource:
         return self.tasks[task].data or self.data  # type: ignore[return-value]
