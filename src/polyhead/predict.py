@@ -61,15 +61,12 @@ class Predictor:
     @torch.inference_mode()
     def _run(self, batch_words: list[list[str]]) -> list[dict]:
         enc, owner = self._encode(batch_words)
-        device = next(self.model.parameters()).device
         keep = ("input_ids", "attention_mask", "token_type_ids")
-        inputs = {k: v.to(device) for k, v in enc.items() if k in keep}
-        feats = self.model.features(inputs)
-        logits = self.model.head_logits(feats)
+        embedding, logits = self._forward({k: v for k, v in enc.items() if k in keep})
         out = []
         for i, words in enumerate(batch_words):
             rows = [r for r, o in enumerate(owner) if o == i]
-            item = {"embedding": feats["embedding"][rows].float().mean(0).cpu().numpy()}
+            item = {"embedding": embedding[rows].float().mean(0).cpu().numpy()}
             for task, lg in logits.items():
                 if self.kinds[task] == "sentence":
                     item[task] = torch.softmax(lg[rows].float(), -1).mean(0).cpu()
@@ -77,6 +74,13 @@ class Predictor:
                     item[task] = self._word_probs(lg, enc, rows, len(words))
             out.append(item)
         return out
+
+    def _forward(self, inputs: dict[str, torch.Tensor]):
+        """One batch of windows -> (W, H) embeddings and task -> logits; the ONNX predictor
+        overrides only this."""
+        device = next(self.model.parameters()).device
+        feats = self.model.features({k: v.to(device) for k, v in inputs.items()})
+        return feats["embedding"], self.model.head_logits(feats)
 
     @staticmethod
     def _word_probs(logits, enc, rows, n_words) -> torch.Tensor:
