@@ -120,7 +120,11 @@ ERRORS = [
     ({"strategy": "gradual", "unfreeze_at": [0, 1]}, "plan.unfreeze_at", ">= 1"),
     ({"strategy": "freeze-head"}, "plan.frozen_heads", "at least one head"),
     ({"strategy": "full", "frozen_heads": ["layer_0"]}, "plan.frozen_heads", "unknown group"),
-    ({"strategy": "lora"}, "plan.strategy", "lora is provided by the LoRA feature"),
+    (
+        {"strategy": "lora", "lora": {"target_modules": ["nope"]}},
+        "plan.lora.target_modules",
+        "['nope']",
+    ),
 ]
 
 

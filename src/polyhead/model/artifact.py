@@ -121,7 +121,7 @@ def load_artifact(path, device: str | None = None, trust_remote_code: bool = Fal
         head.load_state_dict(
             {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         )
-    from polyhead.model import extensions
+    from polyhead.model import extensions, lora  # noqa: F401  (lora registers its restorer)
 
     extensions.restore(model, path, meta)
     model.artifact_meta = meta

@@ -132,8 +132,14 @@ class MultiTaskModel(nn.Module):
 
     # ---- structure -----------------------------------------------------------------------
     def layer_groups(self) -> list[LayerGroup]:
-        """Backbone groups bottom-up, then one group per head (`head:<task>`)."""
-        groups = backbone_layer_groups(self.backbone)
+        """Backbone groups bottom-up (plus `lora:layer_i` adapter groups when the backbone has
+        LoRA adapters), then one group per head (`head:<task>`)."""
+        from polyhead.model import lora
+
+        if lora.has_adapters(self.backbone):
+            groups = lora.adapter_layer_groups(self.backbone)
+        else:
+            groups = backbone_layer_groups(self.backbone)
         for name, head in self.heads.items():
             params = [f"heads.{name}.{p}" for p, _ in head.named_parameters()]
             groups.append(LayerGroup(f"head:{name}", "head", params))
@@ -170,6 +176,20 @@ class MultiTaskModel(nn.Module):
             out[idx] = self.features(batch)["embedding"].float().cpu().numpy()
         self.train(was_training)
         return out
+
+    # ---- LoRA adapters -------------------------------------------------------------------
+    def merge_adapters(self) -> bool:
+        """Fold LoRA adapters into the backbone weights (PEFT merge_and_unload); True if the
+        backbone had adapters. Afterwards the backbone is a plain HF model again."""
+        from polyhead.model.lora import merge_adapters
+
+        return merge_adapters(self)
+
+    def export_backbone(self):
+        """The backbone the artifact writes as `backbone/` (without LoRA: the base weights)."""
+        from polyhead.model.lora import export_backbone
+
+        return export_backbone(self.backbone)
 
     # ---- persistence ---------------------------------------------------------------------
     def save(self, path) -> None:

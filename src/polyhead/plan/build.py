@@ -18,8 +18,14 @@ from polyhead.plan.strategies import FROZEN_NOTES, STRATEGIES, StartEpochs, reso
 
 
 def build_plan(model: nn.Module, cfg: PlanConfig, epochs: int) -> TrainingPlan:
+    """Strategy `lora` first adds LoRA adapters to the model (once; see polyhead.model.lora),
+    so that their groups, parameters and optimizer entries exist when the plan is built."""
     if epochs < 1:
         raise ConfigError("trainer.epochs", f"must be at least 1, got {epochs}")
+    if cfg.strategy == "lora":
+        from polyhead.model.lora import add_adapters
+
+        add_adapters(model, cfg.lora)
     groups = model.layer_groups()
     n_layers = sum(1 for g in groups if g.kind == "layer")
     starts = STRATEGIES[cfg.strategy](groups, cfg, n_layers)
@@ -52,8 +58,9 @@ def build_plan(model: nn.Module, cfg: PlanConfig, epochs: int) -> TrainingPlan:
 
 
 def display_order(groups: list[LayerGroup]) -> list[LayerGroup]:
-    """Top of the network first: heads, blocks top-down, embeddings, then the pooler."""
-    rank = {"head": 0, "layer": 1, "embeddings": 2, "pooler": 3}
+    """Top of the network first: heads, LoRA adapters and blocks top-down, embeddings, then
+    the pooler."""
+    rank = {"head": 0, "adapter": 1, "layer": 2, "embeddings": 3, "pooler": 4}
     return sorted(groups, key=lambda g: (rank[g.kind], -(g.depth or 0)))  # sort is stable
 
 
@@ -74,6 +81,8 @@ def start_and_note(
 def peak_lr(g: LayerGroup, cfg: PlanConfig, n_layers: int) -> float:
     if g.kind == "head":
         return cfg.head_lr
+    if g.kind == "adapter":  # one LR for every adapter: no layer decay
+        return cfg.lora_lr or cfg.backbone_lr
     return cfg.backbone_lr * cfg.layer_decay ** (n_layers - g.depth)
 
 

@@ -25,7 +25,7 @@ from polyhead.plan.schedule import GroupSchedule
 @dataclass
 class PlannedGroup:
     name: str
-    kind: str  # "embeddings" | "layer" | "pooler" | "head"
+    kind: str  # "embeddings" | "layer" | "pooler" | "head" | "adapter" (LoRA)
     depth: int | None  # embeddings 0, layer_i i + 1; pooler and heads None
     params: list[str]  # full parameter names, as in model.named_parameters()
     n_params: int

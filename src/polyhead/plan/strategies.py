@@ -102,7 +102,12 @@ def custom(groups, cfg, n) -> StartEpochs:
 
 
 def lora(groups, cfg, n) -> StartEpochs:
-    raise ConfigError("plan.strategy", "lora is provided by the LoRA feature")
+    """Backbone weights frozen; the LoRA adapters (`lora:layer_i`) and the heads train.
+    `build_plan` adds the adapters to the model first (polyhead.model.lora)."""
+    adapters = [g.name for g in groups if g.kind == "adapter"]
+    if not adapters:
+        raise ConfigError("plan.strategy", "lora: the model has no LoRA adapters")
+    return dict.fromkeys(head_names(groups) + adapters, 0)
 
 
 def below_floor(g: LayerGroup, cfg: PlanConfig) -> str:
@@ -113,11 +118,16 @@ def held_by_custom(g: LayerGroup, cfg: PlanConfig) -> str:
     return "in plan.frozen_groups" if g.kind != "pooler" else ""
 
 
+def base_weight(g: LayerGroup, cfg: PlanConfig) -> str:
+    return "base weights (LoRA trains adapters)" if g.kind in ("layer", "embeddings") else ""
+
+
 # Why a strategy leaves a group frozen, for the printed plan (strategies without an entry
 # need none: which groups they freeze is what their name says).
 FROZEN_NOTES: dict[str, Callable[[LayerGroup, PlanConfig], str]] = {
     "gradual": below_floor,
     "custom": held_by_custom,
+    "lora": base_weight,
 }
 
 STRATEGIES: dict[str, Strategy] = {

@@ -1,0 +1,163 @@
+"""LoRA adapters on the backbone (PEFT), their place in the layer groups and the artifact.
+
+`add_adapters(model, settings)` wraps `model.backbone` with PEFT's `get_peft_model`: the base
+weights stay where they were (renamed `...query.base_layer.weight` by PEFT) and each targeted
+projection gains `lora_A` / `lora_B`. In the layer groups the adapters of block i form their
+own group `lora:layer_i` (kind "adapter"), so the plan gives them an LR and a parameter count.
+
+In the artifact the base weights go to `backbone/` under their original names (plain
+`AutoModel.from_pretrained` loads it) and the adapters to `adapter/` in PEFT's own format
+(`adapter_config.json` + `adapter_model.safetensors`), so PEFT users can also attach them by
+hand. Heads are in `heads.safetensors` as for every model, never in PEFT's `modules_to_save`
+(whose known pitfall is heads reloading with random weights).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from polyhead.errors import ConfigError, PolyheadError
+from polyhead.model import extensions
+from polyhead.model.backbone import LayerGroup, backbone_layer_groups
+
+ADAPTER_DIR = "adapter"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+_BASE_PREFIX = "backbone.base_model.model."  # PeftModel -> LoraModel -> the HF model
+
+# Families PEFT's own table (TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING) lacks or
+# names differently; every other family falls back to that table.
+DEFAULT_TARGETS = {
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "deberta-v2": ["query_proj", "value_proj"],
+    "mpnet": ["q", "v"],
+}
+
+# transformers 5 deprecates an attribute PEFT still reads; the warning says nothing to users.
+warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*is deprecated.*")
+
+
+def has_adapters(backbone) -> bool:
+    from peft import PeftModel
+
+    return isinstance(backbone, PeftModel)
+
+
+def target_modules(model_type: str, configured: list[str] | None) -> list[str]:
+    if configured:
+        return list(configured)
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+
+    targets = DEFAULT_TARGETS.get(model_type) or PEFT_TARGETS.get(model_type)
+    if not targets:
+        raise ConfigError(
+            "plan.lora.target_modules",
+            f"no default for model type {model_type!r}; name the attention projections, "
+            "e.g. [query, value]",
+        )
+    return list(targets)
+
+
+def add_adapters(model, settings) -> None:
+    """Wrap `model.backbone` with fresh LoRA adapters (a no-op if it already has them)."""
+    if has_adapters(model.backbone):
+        return
+    from peft import LoraConfig, get_peft_model
+
+    targets = target_modules(model.backbone.config.model_type, settings.target_modules)
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=targets,
+        bias="none",
+    )
+    try:
+        model.backbone = get_peft_model(model.backbone, config)
+    except ValueError as e:  # PEFT: "Target modules {...} not found in the base model"
+        raise ConfigError("plan.lora.target_modules", f"{targets}: {e}") from None
+    _install_hooks(model)
+
+
+def _install_hooks(model) -> None:
+    """Have the artifact writer save the adapters too (base weights: `export_backbone`)."""
+    writers = model.__dict__.setdefault("artifact_writers", [])
+    if write_adapters not in writers:
+        writers.append(write_adapters)
+
+
+def _remove_hooks(model) -> None:
+    writers = model.__dict__.get("artifact_writers", [])
+    if write_adapters in writers:
+        writers.remove(write_adapters)
+
+
+def adapter_layer_groups(backbone) -> list[LayerGroup]:
+    """The usual backbone groups over the base weights, plus `lora:layer_i` per block."""
+    groups = backbone_layer_groups(backbone.get_base_model(), prefix=_BASE_PREFIX)
+    adapters = []
+    for g in groups:
+        lora = [p for p in g.params if ".lora_" in p]
+        if lora:
+            g.params = [p for p in g.params if ".lora_" not in p]
+            adapters.append(LayerGroup(f"lora:{g.name}", "adapter", lora, g.depth))
+    return groups + adapters
+
+
+def export_backbone(backbone):
+    """What `backbone/` of the artifact is written from: the backbone, or its base weights."""
+    return BaseBackbone(backbone) if has_adapters(backbone) else backbone
+
+
+class BaseBackbone:
+    """What the artifact writes as `backbone/`: the base weights under their original names,
+    so `backbone/` stays a plain HF model folder (the adapters go to `adapter/`)."""
+
+    def __init__(self, peft_backbone):
+        self.model = peft_backbone.get_base_model()
+
+    def state_dict(self) -> dict:
+        # PEFT moves a targeted Linear's weights to `<name>.base_layer.*`; undo the rename.
+        return {
+            k.replace(".base_layer.", "."): v
+            for k, v in self.model.state_dict().items()
+            if ".lora_" not in k
+        }
+
+    def save_pretrained(self, path, **kwargs) -> None:
+        self.model.save_pretrained(path, state_dict=self.state_dict(), **kwargs)
+
+
+def write_adapters(model, folder: Path, extra: dict) -> None:
+    model.backbone.save_pretrained(Path(folder) / ADAPTER_DIR, safe_serialization=True)
+
+
+@extensions.register
+def restore_adapters(model, path, meta) -> None:
+    """Attach the saved adapters to the freshly loaded base backbone (safetensors only)."""
+    folder = Path(path) / ADAPTER_DIR
+    if not folder.is_dir():
+        return
+    if not (folder / ADAPTER_WEIGHTS).exists():
+        # PEFT would fall back to a pickled adapter_model.bin; polyhead never unpickles.
+        raise PolyheadError(f"{folder}: no {ADAPTER_WEIGHTS} (only safetensors are loaded)")
+    from peft import PeftModel
+
+    model.backbone = PeftModel.from_pretrained(model.backbone, str(folder), is_trainable=False)
+    _install_hooks(model)
+
+
+def merge_adapters(model) -> bool:
+    """Fold the adapters into the backbone weights (W + B A * alpha / r); True if merged."""
+    if not has_adapters(model.backbone):
+        return False
+    model.backbone = model.backbone.merge_and_unload()
+    _remove_hooks(model)
+    return True
+
+
+def adapter_parameter_count(model) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if ".lora_" in n)
