@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 
 log = logging.getLogger("polyhead")
 
@@ -38,6 +40,16 @@ class HistoryCallback(pl.Callback):
 
     def __init__(self, path: Path, plan):
         self.path, self.plan = Path(path), plan
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # A run killed after writing an epoch's line but before its checkpoint redoes that
+        # epoch on resume: drop lines the restored checkpoint has not reached.
+        if not self.path.exists() or not trainer.is_global_zero:
+            return
+        lines = self.path.read_text().splitlines()
+        kept = [ln for ln in lines if json.loads(ln)["epoch"] < trainer.current_epoch]
+        if len(kept) < len(lines):
+            self.path.write_text("".join(ln + "\n" for ln in kept))
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -82,3 +94,24 @@ class BestArtifactCallback(pl.Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
+
+
+class RngStateCallback(pl.Callback):
+    """Keeps the random generators' state in every checkpoint and restores it on resume.
+
+    Lightning checkpoints hold no RNG state, so a resumed run would shuffle its batches and
+    draw its dropout masks unlike the run it continues. Tensors and tuples only, so the
+    checkpoint still loads with weights_only=True.
+    """
+
+    def state_dict(self) -> dict:
+        state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        torch.set_rng_state(state["torch"])
+        random.setstate(state["python"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])

@@ -26,7 +26,12 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProg
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from polyhead.config import RunConfig
-from polyhead.engine.callbacks import BestArtifactCallback, HistoryCallback, PlanCallback
+from polyhead.engine.callbacks import (
+    BestArtifactCallback,
+    HistoryCallback,
+    PlanCallback,
+    RngStateCallback,
+)
 from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.module import PolyheadModule
 from polyhead.errors import PolyheadError
@@ -104,13 +109,32 @@ def _write_setup(run_dir: Path, cfg: RunConfig, plan: TrainingPlan) -> None:
     (run_dir / "plan.json").write_text(json.dumps(plan.to_json(), indent=2))
 
 
+def _csv_version(logs: Path) -> str:
+    """logs/metrics.csv, or logs/resume-N/metrics.csv for a resumed run: CSVLogger deletes
+    an existing metrics.csv, which would lose the epochs logged before the resume."""
+    if not (logs / "metrics.csv").exists():
+        return ""
+    n = 1
+    while (logs / f"resume-{n}").exists():
+        n += 1
+    return f"resume-{n}"
+
+
 def _trainer(cfg: RunConfig, run_dir: Path, plan, best_cb, extra_callbacks=()) -> pl.Trainer:
     t = cfg.trainer
     callbacks = [
         PlanCallback(plan),
+        RngStateCallback(),
         HistoryCallback(run_dir / "history.jsonl", plan),
         best_cb,
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+        # The latest epoch as checkpoints/last.ckpt, every epoch: with save_top_k=0 Lightning
+        # writes `save_last` only at the end of training, leaving a killed run nothing to resume.
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="last",
+            save_top_k=1,
+            enable_version_counter=False,
+        ),
         *extra_callbacks,
     ]
     if t.patience:
@@ -120,7 +144,7 @@ def _trainer(cfg: RunConfig, run_dir: Path, plan, best_cb, extra_callbacks=()) -
     if t.progress:
         callbacks.append(RichProgressBar(leave=True))
     loggers = [
-        CSVLogger(run_dir, name="logs", version=""),
+        CSVLogger(run_dir, name="logs", version=_csv_version(run_dir / "logs")),
         TensorBoardLogger(run_dir, name="logs", version="tb"),
     ]
     return pl.Trainer(
