@@ -31,6 +31,7 @@ class Predictor:
         self.model, self.batch_size, self.stride = model.eval(), batch_size, stride
         self.kinds = {t.name: t.kind for t in model.spec.tasks}
         self.labels = {t.name: t.labels for t in model.spec.tasks}
+        self.crfs = model.crf_heads()  # these token tasks keep raw scores for Viterbi
 
     def predict(self, texts: list[str], embeddings: bool = False) -> list[dict]:
         from polyhead.data.example import split_words
@@ -71,7 +72,8 @@ class Predictor:
                 if self.kinds[task] == "sentence":
                     item[task] = torch.softmax(lg[rows].float(), -1).mean(0).cpu()
                 else:
-                    item[task] = self._word_probs(lg, enc, rows, len(words))
+                    raw = task in self.crfs
+                    item[task] = self._word_probs(lg, enc, rows, len(words), raw)
             out.append(item)
         return out
 
@@ -83,8 +85,9 @@ class Predictor:
         return feats["embedding"], self.model.head_logits(feats)
 
     @staticmethod
-    def _word_probs(logits, enc, rows, n_words) -> torch.Tensor:
-        """(n_words, L): first-subword probabilities, from the window most central to the word."""
+    def _word_probs(logits, enc, rows, n_words, raw: bool = False) -> torch.Tensor:
+        """(n_words, L): first-subword probabilities (raw scores for a CRF head), from the
+        window most central to the word."""
         probs = torch.zeros(n_words, logits.shape[-1])
         best_margin = torch.full((n_words,), -1)
         for r in rows:
@@ -97,7 +100,8 @@ class Predictor:
             if not firsts:
                 continue
             lo, hi = firsts[0][1], firsts[-1][1]
-            p = torch.softmax(logits[r].float(), -1).cpu()  # (T, L)
+            scores = logits[r].float()
+            p = (scores if raw else torch.softmax(scores, -1)).cpu()  # (T, L)
             for t, w in firsts:
                 margin = min(w - lo, hi - w)
                 if w < n_words and margin > best_margin[w]:
@@ -114,7 +118,12 @@ class Predictor:
                 score, best = raw[task].max(-1)
                 item[task] = {"label": names[int(best)], "score": round(float(score), 6)}
             else:
-                tags = [names[int(i)] for i in raw[task].argmax(-1)] if words else []
+                ids = (
+                    self.crfs[task].decode_words(raw[task])
+                    if task in self.crfs
+                    else raw[task].argmax(-1).tolist()
+                )
+                tags = [names[int(i)] for i in ids] if words else []
                 item[task] = entities_from_tags(words, tags, offsets, text=text)
         if embeddings:
             item["embedding"] = [round(float(x), 6) for x in raw["embedding"]]

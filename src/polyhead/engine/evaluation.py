@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from polyhead import evaluate as M
+from polyhead.model.crf import compact, first_subword_mask
 
 
 def word_level(pred_ids: torch.Tensor, word_ids: torch.Tensor) -> list[list[int]]:
@@ -30,8 +31,9 @@ def word_level(pred_ids: torch.Tensor, word_ids: torch.Tensor) -> list[list[int]
 class PredictionCollector:
     """Accumulates predictions for the eval examples of each source, keyed by example index."""
 
-    def __init__(self, sources, kinds: dict[str, str], label_sets: dict, split: str):
+    def __init__(self, sources, kinds: dict[str, str], label_sets: dict, split: str, crfs=None):
         self.sources, self.kinds, self.label_sets, self.split = sources, kinds, label_sets, split
+        self.crfs = crfs or {}  # task -> CRF: token tasks decoded by constrained Viterbi
         self.preds: dict[int, dict[str, dict[int, object]]] = {
             s.index: {t: {} for t in s.tasks} for s in sources
         }
@@ -40,6 +42,11 @@ class PredictionCollector:
         source = int(batch["source"][0])
         index = batch["index"].tolist()
         for task in self.preds[source]:
+            if task in self.crfs:
+                firsts = first_subword_mask(batch["word_ids"])  # (B, T)
+                rows = self.crfs[task].decode(*compact(logits[task], firsts))
+                self.preds[source][task].update(zip(index, rows, strict=False))
+                continue
             ids = logits[task].argmax(-1)
             rows = (
                 word_level(ids, batch["word_ids"]) if self.kinds[task] == "token" else ids.tolist()
@@ -52,6 +59,10 @@ class PredictionCollector:
         names = self.label_sets[task]
         got = self.preds[source.index][task]
         examples = source.splits[self.split]
+        if len(got) != len(examples):  # a lost shard would silently score as all-wrong
+            raise RuntimeError(
+                f"{task}: predictions for {len(got)} of {len(examples)} {self.split} examples"
+            )
         if self.kinds[task] == "sentence":
             return [names.name(got[i]) for i in range(len(examples))]
         out = []
@@ -121,7 +132,9 @@ def evaluate_examples(model, examples, batch_size: int = 64) -> dict:
     rows = encode_source(
         model.tokenizer, src, "eval", kinds, label_sets, model.spec.max_length, list(kinds)
     )
-    collector = PredictionCollector([src], {t: kinds[t] for t in labelled}, label_sets, "eval")
+    collector = PredictionCollector(
+        [src], {t: kinds[t] for t in labelled}, label_sets, "eval", model.crf_heads()
+    )
     model.eval()
     device = next(model.parameters()).device
     pad = model.tokenizer.pad_token_id or 0

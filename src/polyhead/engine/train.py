@@ -36,6 +36,7 @@ from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.module import PolyheadModule
 from polyhead.errors import PolyheadError
 from polyhead.model.backbone import load_tokenizer, resolve_backbone
+from polyhead.model.levers import balanced_class_weights, reinit_top_layers
 from polyhead.model.multitask import MultiTaskModel
 from polyhead.model.spec import ModelSpec, TaskSpec
 from polyhead.plan import TrainingPlan, build_plan
@@ -55,7 +56,7 @@ class RunResult:
     train_seconds: float
 
 
-def model_spec(cfg: RunConfig, label_sets: dict) -> ModelSpec:
+def model_spec(cfg: RunConfig, label_sets: dict, class_weights: dict | None = None) -> ModelSpec:
     m = cfg.model
     tasks = [
         TaskSpec(
@@ -65,6 +66,9 @@ def model_spec(cfg: RunConfig, label_sets: dict) -> ModelSpec:
             dropout=t.dropout,
             hidden_size=t.hidden_size,
             loss_weight=t.loss_weight,
+            crf=t.crf,
+            label_smoothing=t.label_smoothing,
+            class_weights=(class_weights or {}).get(name),
         )
         for name, t in cfg.tasks.items()
     ]
@@ -89,9 +93,24 @@ def prepare(cfg: RunConfig):
     model_type = AutoConfig.from_pretrained(source).model_type
     tokenizer = load_tokenizer(source, model_type, cfg.model.trust_remote_code)
     data = MultiTaskDataModule(cfg, tokenizer)
-    model = MultiTaskModel(model_spec(cfg, data.label_sets))
+    model = MultiTaskModel(model_spec(cfg, data.label_sets, _class_weights(cfg, data)))
+    reinit_top_layers(model.backbone, cfg.model.reinit_top)
     plan = build_plan(model, cfg.plan, cfg.trainer.epochs)
     return data, model, plan
+
+
+def _class_weights(cfg: RunConfig, data) -> dict[str, list[float]]:
+    """`class_weights: balanced` tasks -> weight per label id, from their training labels."""
+    out = {}
+    for src in data.sources:
+        for task in src.tasks:
+            if cfg.tasks[task].class_weights != "balanced":
+                continue
+            train = src.splits["train"]
+            seen = [ex.label for ex in train] if data.kinds[task] == "sentence" else []
+            seen = seen or [t for ex in train for t in ex.tags or []]
+            out[task] = balanced_class_weights(data.label_sets[task].names, seen)
+    return out
 
 
 def _precision(cfg: RunConfig) -> str:
@@ -217,7 +236,18 @@ def train(
     )
     if trainer.is_global_zero:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        _write_run_report(run_dir, data)
     return RunResult(run_dir, metrics, plan, best_cb.best_epoch, seconds)
+
+
+def _write_run_report(run_dir: Path, data) -> None:
+    """Per-run plots and report.md; a failure here is logged and never loses the run."""
+    try:
+        from polyhead.compare.run_report import write_run_report
+
+        write_run_report(run_dir, data)
+    except Exception as e:  # noqa: BLE001 - the model and metrics are already saved
+        log.warning("run report not written: %s", e)
 
 
 def _resume_checkpoint(run_dir: Path) -> str:

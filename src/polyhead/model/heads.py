@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from polyhead.model.crf import CRF
 from polyhead.model.spec import TaskSpec
 
 
@@ -40,6 +41,8 @@ class TokenHead(nn.Module):
     def __init__(self, spec: TaskSpec, input_size: int):
         super().__init__()
         self.net = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(input_size, len(spec.labels)))
+        # `crf: true`: the logits become CRF emissions; loss and decoding go through the CRF.
+        self.crf = CRF(spec.labels) if spec.crf else None
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.net(features["token_embeddings"])  # (B, T, L)

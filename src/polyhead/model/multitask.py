@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polyhead.model.backbone import LayerGroup, backbone_layer_groups, load_backbone
+from polyhead.model.crf import compact
 from polyhead.model.heads import build_head
 from polyhead.model.pooling import Pooling
 from polyhead.model.spec import ModelSpec
@@ -125,10 +126,32 @@ class MultiTaskModel(nn.Module):
             labels = batch.get(f"labels.{name}")
             if labels is None or not (labels != IGNORE_INDEX).any():
                 continue
-            losses[name] = F.cross_entropy(
-                lg.reshape(-1, lg.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX
-            )
+            losses[name] = self._task_loss(name, lg, labels)
         return losses
+
+    def _task_loss(self, name: str, lg: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """CRF negative log-likelihood for CRF heads; else cross-entropy with the task's
+        label smoothing and class weights."""
+        crf = getattr(self.heads[name], "crf", None) if name in self.heads else None
+        if crf is not None:
+            emissions, mask = compact(lg, labels != IGNORE_INDEX)  # (B, W, L), (B, W)
+            tags, _ = compact(labels, labels != IGNORE_INDEX)  # (B, W)
+            return crf.nll(emissions, tags, mask)
+        spec = next((t for t in self.spec.tasks if t.name == name), None)
+        weight = None
+        if spec is not None and spec.class_weights is not None:
+            weight = torch.tensor(spec.class_weights, dtype=torch.float32, device=lg.device)
+        return F.cross_entropy(
+            lg.reshape(-1, lg.shape[-1]).float(),
+            labels.reshape(-1),
+            weight=weight,
+            ignore_index=IGNORE_INDEX,
+            label_smoothing=spec.label_smoothing if spec is not None else 0.0,
+        )
+
+    def crf_heads(self) -> dict:
+        """task -> CRF, for the token heads that decode with Viterbi."""
+        return {n: h.crf for n, h in self.heads.items() if getattr(h, "crf", None) is not None}
 
     # ---- structure -----------------------------------------------------------------------
     def layer_groups(self) -> list[LayerGroup]:

@@ -21,6 +21,9 @@ class TaskSpec(BaseModel):
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     hidden_size: int | None = Field(None, gt=0, description="optional hidden layer (sentence)")
     loss_weight: float = Field(1.0, ge=0.0)
+    crf: bool = Field(False, description="token: CRF layer, Viterbi decoding of valid BIO")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="sentence heads")
+    class_weights: list[float] | None = Field(None, description="loss weight per label id")
 
 
 class LayerSelection(BaseModel):
