@@ -8,7 +8,6 @@ import math
 import lightning.pytorch as pl
 import torch
 
-from polyhead.engine import faults
 from polyhead.engine.evaluation import PredictionCollector
 from polyhead.errors import PolyheadError
 
@@ -23,24 +22,29 @@ class PolyheadModule(pl.LightningModule):
         self.test_split = "test"  # which split Lightning's test loop evaluates
         self.last_metrics: dict = {}
         self.grad_norms: list[float] = []  # pre-clipping total norm per step (for reports/tests)
-        self.skipped_nonfinite = 0  # batches dropped under trainer.on_nonfinite=skip
 
     # ---- training ------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         out = self.model(batch)
         if out.loss is None:
             return None  # no task labelled in this batch
-        if faults.nonfinite_skip(self, out):  # trainer.on_nonfinite: stop raises, skip drops
-            return faults.skip_loss(self)
+        self._check_finite(out)
         size = batch["input_ids"].shape[0]
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
         for task, loss in out.losses.items():
             self.log(f"train/{task}_loss", loss, batch_size=size)
         return out.loss
 
-    def on_before_optimizer_step(self, optimizer) -> None:
-        if faults.drop_skipped_grads(self):
+    def _check_finite(self, out) -> None:
+        if torch.isfinite(out.loss):
             return
+        bad = [t for t, v in out.losses.items() if not torch.isfinite(v)]
+        raise PolyheadError(
+            f"non-finite loss at epoch {self.current_epoch} step {self.global_step} "
+            f"(task {', '.join(bad) or 'total'}); lower the learning rate or check the data"
+        )
+
+    def on_before_optimizer_step(self, optimizer) -> None:
         grads = [p.grad.detach().float().norm() for p in self.parameters() if p.grad is not None]
         if grads:
             norm = float(torch.stack(grads).norm())
@@ -85,7 +89,6 @@ class PolyheadModule(pl.LightningModule):
         self._step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        self._collector.gather()  # DDP: every process scores all examples, each exactly once
         metrics = self._collector.metrics(self.weights)
         self.last_metrics = metrics
         self.log_dict(flatten(metrics, "val"), batch_size=1)
@@ -97,7 +100,6 @@ class PolyheadModule(pl.LightningModule):
         self._step(batch)
 
     def on_test_epoch_end(self) -> None:
-        self._collector.gather()
         self.last_metrics = self._collector.metrics(self.weights)
 
 
