@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from polyhead.config import DataSource, RunConfig
 from polyhead.data import Example, LabelSet, encode_words, read_examples
+from polyhead.engine.sampling import TaskBatchSampler
 from polyhead.errors import ConfigError
 from polyhead.model.multitask import IGNORE_INDEX
 
@@ -246,8 +247,27 @@ class MultiTaskDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        rows = [r for per_source in self.rows("train") for r in per_source]
-        return self._loader(rows, self.cfg.trainer.batch_size, shuffle=True)
+        """One source, or `sampling: mixed`: a shuffled pass over all rows. Else batches of
+        one source each, chosen by the task sampler (polyhead.engine.sampling)."""
+        per_source = self.rows("train")
+        rows = [r for rows in per_source for r in rows]
+        t = self.cfg.trainer
+        if t.sampling == "mixed" or sum(1 for rows in per_source if rows) < 2:
+            return self._loader(rows, t.batch_size, shuffle=True)
+        sampler = self.task_sampler()
+        names = ["+".join(s.tasks) for s in self.sources]
+        log.info("%s", sampler.describe(names))
+        return DataLoader(
+            RowDataset(rows),
+            batch_sampler=sampler,
+            collate_fn=lambda b: collate(b, self._pad_id()),
+            num_workers=t.num_workers,
+        )
+
+    def task_sampler(self) -> TaskBatchSampler:
+        t = self.cfg.trainer
+        sizes = [len(rows) for rows in self.rows("train")]
+        return TaskBatchSampler(sizes, t.batch_size, t.sampling, t.temperature, t.seed)
 
     def eval_dataloaders(self, split: str) -> list[DataLoader]:
         """One loader per source that has examples in `split` (rows carry their source)."""
