@@ -22,10 +22,19 @@ class PolyheadModule(pl.LightningModule):
         self.test_split = "test"  # which split Lightning's test loop evaluates
         self.last_metrics: dict = {}
         self.grad_norms: list[float] = []  # pre-clipping total norm per step (for reports/tests)
+        # polyhead.features.BackboneCache: cached backbone outputs while (part of) it is frozen
+        self.feature_source = None
+
+    def _forward(self, batch, split: str):
+        source = self.feature_source
+        feats = source.features(self.model, batch, split, self.current_epoch) if source else None
+        if feats is None:
+            return self.model(batch)
+        return self.model.output_from_features(feats, batch)
 
     # ---- training ------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
-        out = self.model(batch)
+        out = self._forward(batch, "train")
         if out.loss is None:
             return None  # no task labelled in this batch
         self._check_finite(out)
@@ -72,7 +81,7 @@ class PolyheadModule(pl.LightningModule):
         )
 
     def _step(self, batch) -> None:
-        out = self.model(batch)
+        out = self._forward(batch, self._collector.split)
         self._collector.add(batch, out.logits)
         if out.loss is not None:
             self.log(
