@@ -88,7 +88,8 @@ class PolyheadModule(pl.LightningModule):
                 "val/loss",
                 out.loss,
                 batch_size=batch["input_ids"].shape[0],
-                add_dataloader_idx=False,
+                # one key per source (val/loss/dataloader_idx_i): Lightning refuses one key
+                # logged from several dataloaders; a single source keeps plain val/loss
             )
 
     def on_validation_epoch_start(self) -> None:

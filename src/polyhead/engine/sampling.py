@@ -1,0 +1,145 @@
+"""Task sampling across data sources: which source each training batch comes from.
+
+When tasks come from different files (BANKING77 intents, WNUT-17 entities), every batch holds
+rows of one source only: its rows label that source's tasks, so a batch adds loss to exactly
+those tasks, and no batch pads short utterances to the length of long tweets of another
+source. Sources that label the same sentences (intent + slots) are one source.
+
+Which source the next batch comes from:
+
+- `proportional`: each source in proportion to its size. Within an epoch every row is seen
+  exactly once: each source's shuffled rows are cut into batches and the batches of all
+  sources are shuffled together.
+- `temperature`: source s with probability n_s**(1/T) / sum_k n_k**(1/T), drawn per batch.
+  T = 1 is proportional in expectation, large T approaches uniform; T = 2 is the usual
+  up-sampling of small tasks (multilingual BERT/XLM-R use T ~ 3 on languages).
+- `round_robin`: the sources take turns, one batch each.
+
+Temperature and round-robin read each source as an endless stream (reshuffled at the end of
+every pass), so small sources repeat and large ones are not exhausted within an epoch.
+
+**One epoch is the same number of batches for every sampler**: sum over sources of
+ceil(n_s / batch_size), the number of batches the proportional sampler needs to show every
+row once. Epoch-based settings (schedules, patience, unfreezing) thus mean the same amount of
+training whichever sampler is chosen.
+
+(`trainer.sampling: mixed` does not use this sampler: the rows of all sources are shuffled
+together, so batches mix sources.)
+
+Under distributed training each process takes every world_size-th batch of the same
+seeded sequence (the last few are repeated so all processes step equally often).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+
+SAMPLERS = ("proportional", "temperature", "round_robin")
+
+
+def source_probabilities(sizes: list[int], mode: str, temperature: float = 1.0) -> list[float]:
+    """The chance that a batch comes from each source (in expectation, per epoch)."""
+    if mode == "round_robin":
+        weights = [1.0 if n else 0.0 for n in sizes]
+    elif mode == "temperature":
+        weights = [n ** (1.0 / temperature) for n in sizes]
+    elif mode == "proportional":
+        weights = [float(n) for n in sizes]
+    else:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLERS)}, got {mode!r}")
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+class TaskBatchSampler:
+    """A batch sampler over the rows of several sources laid end to end (source 0's rows,
+    then source 1's, ...): yields lists of row indices, each list from one source."""
+
+    def __init__(
+        self,
+        sizes: list[int],
+        batch_size: int,
+        mode: str = "proportional",
+        temperature: float = 2.0,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
+        if mode not in SAMPLERS:
+            raise ValueError(f"sampling must be one of {', '.join(SAMPLERS)}, got {mode!r}")
+        if not any(sizes):
+            raise ValueError("no training rows in any source")
+        self.sizes, self.batch_size, self.mode = list(sizes), batch_size, mode
+        self.temperature, self.seed, self.epoch = temperature, seed, 0
+        self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+        self.probabilities = source_probabilities(self.sizes, mode, temperature)
+        self._rank, self._world = rank, world_size
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Summed over processes: what the proportional sampler needs to show every row once."""
+        return sum(math.ceil(n / self.batch_size) for n in self.sizes)
+
+    def _replicas(self) -> tuple[int, int]:
+        if self._world is not None:
+            return self._rank or 0, self._world
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def __len__(self) -> int:
+        return math.ceil(self.batches_per_epoch / self._replicas()[1])
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this at every epoch start: each epoch gets its own order."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        batches = self._proportional(rng) if self.mode == "proportional" else self._drawn(rng)
+        rank, world = self._replicas()
+        n = len(self) * world
+        while len(batches) < n:  # every process steps equally often
+            batches += batches[: n - len(batches)]
+        yield from batches[rank:n:world]
+
+    # ---- the orders ----------------------------------------------------------------------
+    def _proportional(self, rng: random.Random) -> list[list[int]]:
+        batches = []
+        for s, n in enumerate(self.sizes):
+            rows = self._shuffled(s, rng)
+            batches += [rows[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        rng.shuffle(batches)
+        return batches
+
+    def _drawn(self, rng: random.Random) -> list[list[int]]:
+        streams = [self._stream(s, rng) for s in range(len(self.sizes))]
+        live = [s for s, n in enumerate(self.sizes) if n]
+        if self.mode == "round_robin":
+            order = [live[i % len(live)] for i in range(self.batches_per_epoch)]
+        else:
+            order = rng.choices(
+                range(len(self.sizes)), self.probabilities, k=self.batches_per_epoch
+            )
+        return [next(streams[s]) for s in order]
+
+    def _stream(self, s: int, rng: random.Random) -> Iterator[list[int]]:
+        """Endless batches of source s: a fresh shuffle at the end of every pass."""
+        while self.sizes[s]:
+            rows = self._shuffled(s, rng)
+            for i in range(0, len(rows), self.batch_size):
+                yield rows[i : i + self.batch_size]
+
+    def _shuffled(self, s: int, rng: random.Random) -> list[int]:
+        rows = list(range(self.offsets[s], self.offsets[s] + self.sizes[s]))
+        rng.shuffle(rows)
+        return rows
+
+    def describe(self, names: list[str]) -> str:
+        share = ", ".join(f"{n} {p:.0%}" for n, p in zip(names, self.probabilities, strict=True))
+        how = f"temperature T={self.temperature:g}" if self.mode == "temperature" else self.mode
+        return f"task sampling {how}: {share} of batches; epoch = {self.batches_per_epoch} batches"
