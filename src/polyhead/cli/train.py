@@ -84,6 +84,7 @@ def predict(
     source: str = typer.Argument("-", help="Text file (one per line) or '-' for stdin."),
     embeddings: bool = typer.Option(False, "--embeddings", help="Include the sentence vector."),
     batch_size: int = typer.Option(32, min=1),
+    onnx: bool = typer.Option(False, "--onnx", help="ARTIFACT is an ONNX export: onnxruntime."),
 ):
     """JSON lines: per sentence task {label, score}; per token task its entities."""
     import json
@@ -92,6 +93,11 @@ def predict(
     from polyhead.predict import Predictor
 
     texts = _read_lines(source)
-    predictor = Predictor(MultiTaskModel.load(artifact), batch_size=batch_size)
+    if onnx:
+        from polyhead.export.runtime import load_predictor
+
+        predictor = load_predictor(str(artifact), onnx=True, batch_size=batch_size)
+    else:
+        predictor = Predictor(MultiTaskModel.load(artifact), batch_size=batch_size)
     for item in predictor.predict(texts, embeddings=embeddings):
         print(json.dumps(item, ensure_ascii=False))

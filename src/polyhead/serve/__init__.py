@@ -1,0 +1,1 @@
+"""A local inference server: FastAPI app, dynamic micro-batching, uvicorn runner."""

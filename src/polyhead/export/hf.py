@@ -1,0 +1,89 @@
+"""hf export: the backbone in plain Hugging Face format plus the heads.
+
+    config.json, model.safetensors, tokenizer files   `AutoModel.from_pretrained(DIR)`
+    adapter/                                           unmerged LoRA adapters (PEFT format)
+    heads.safetensors                                  every head, keyed `<task>.<param>`
+    polyhead_heads.json                                pooling, labels and each head's layers
+
+With `--merge` the adapters are folded into the backbone weights and there is no adapter/.
+The heads JSON lists each head's layers in order (linear with its weight/bias keys, tanh), so
+a consumer without polyhead can rebuild the logits from the backbone's hidden states.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors.torch import save_file
+from torch import nn
+
+HEADS_FILE = "heads.safetensors"
+HEADS_META = "polyhead_heads.json"
+
+
+def merge_adapters(model) -> bool:
+    """Fold LoRA adapters into the backbone weights, in place; False when there are none.
+
+    The model's own hook does the work (`MultiTaskModel.merge_adapters`, PEFT's
+    `merge_and_unload`); a model without adapters support has nothing to merge.
+    """
+    hook = getattr(model, "merge_adapters", None)
+    return bool(hook()) if callable(hook) else False
+
+
+def export_hf(model, out: Path) -> dict:
+    backbone = getattr(model, "export_backbone", lambda: model.backbone)()
+    backbone.save_pretrained(out, safe_serialization=True)
+    model.tokenizer.save_pretrained(out)
+    # Parts other features add to an artifact (unmerged LoRA adapters -> adapter/, PEFT format).
+    for hook in getattr(model, "artifact_writers", []):
+        hook(model, out, {})
+    state = {
+        f"{n}.{k}": v.detach().cpu().contiguous()
+        for n, h in model.heads.items()
+        for k, v in h.state_dict().items()
+    }
+    save_file(state, str(out / HEADS_FILE))
+    meta = heads_description(model)
+    (out / HEADS_META).write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def heads_description(model) -> dict:
+    spec = model.spec
+    tasks = []
+    for t in spec.tasks:
+        head = model.heads[t.name]
+        tasks.append(
+            {
+                "name": t.name,
+                "kind": t.kind,
+                "labels": t.labels,
+                # sentence heads read the pooled vector before normalisation
+                "input": "pooled" if t.kind == "sentence" else "token_embeddings",
+                "layers": _layers(t.name, head),
+                # a CRF head decodes with Viterbi over its `<task>.crf.*` transitions
+                "crf": getattr(head, "crf", None) is not None,
+            }
+        )
+    return {
+        "backbone": spec.backbone,
+        "pooling": spec.pooling,
+        "normalize": spec.normalize,
+        "max_length": spec.max_length,
+        "embedding_dim": model.hidden_size,
+        "tasks": tasks,
+    }
+
+
+def _layers(task: str, head: nn.Module) -> list[dict]:
+    layers = []
+    for name, module in head.net.named_children():
+        key = f"{task}.net.{name}"
+        if isinstance(module, nn.Linear):
+            layers.append({"type": "linear", "weight": f"{key}.weight", "bias": f"{key}.bias"})
+        elif isinstance(module, nn.Tanh):
+            layers.append({"type": "tanh"})
+        # dropout is identity at inference
+    return layers

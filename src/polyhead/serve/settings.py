@@ -1,0 +1,18 @@
+"""Server settings: one validated object, shared by the CLI, the app and the tests."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_texts: int = Field(256, gt=0, description="texts per request; more -> 413")
+    max_text_chars: int = Field(20_000, gt=0, description="characters per text; more -> 413")
+    max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="request body; more -> 413")
+    batching: bool = True
+    max_batch: int = Field(64, gt=0, description="texts per model call when batching")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits to fill up")
