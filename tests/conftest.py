@@ -12,6 +12,15 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 torch.set_num_threads(2)
 
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_feature_cache(tmp_path_factory):
+    """Runs whose backbone is frozen cache its outputs; tests keep theirs out of ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("POLYHEAD_CACHE", str(tmp_path_factory.mktemp("polyhead-cache")))
+    yield
+    mp.undo()
+
 FAMILIES = ["bert", "roberta", "distilbert", "deberta-v2", "mpnet"]
 
 
