@@ -35,6 +35,7 @@ from polyhead.engine.callbacks import (
 from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.module import PolyheadModule
 from polyhead.errors import PolyheadError
+from polyhead.features.source import backbone_cache
 from polyhead.model.backbone import load_tokenizer, resolve_backbone
 from polyhead.model.levers import balanced_class_weights, reinit_top_layers
 from polyhead.model.multitask import MultiTaskModel
@@ -211,11 +212,10 @@ def train(
     data, model, plan = prepare(cfg)
     if show_plan is not None:
         show_plan.print(plan.table())
-    if not plan.trains_anything:
-        raise PolyheadError(
-            f"strategy '{plan.strategy}' trains no network weight: refusing to run a gradient "
-            "step (use the feature-extraction path for a frozen network)"
-        )
+    if not plan.trains_anything:  # frozen: features once + external classifiers, no step
+        from polyhead.features.frozen import train_frozen
+
+        return train_frozen(cfg, run_dir, data, model, plan)
     if not data.has_split("dev"):
         raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
     ckpt = _resume_checkpoint(run_dir) if resume else None
@@ -224,6 +224,9 @@ def train(
         run_dir / "model", lambda: {"plan": plan.to_json()}, cfg.trainer.min_delta
     )
     module = PolyheadModule(model, plan, cfg, (data.sources, data.kinds, data.label_sets))
+    # Backbone outputs from the feature cache in epochs where the backbone (or its lower
+    # part) is frozen; keys hash the weights now, before any step.
+    module.feature_source = backbone_cache(model, plan, data, cfg)
     trainer = _trainer(cfg, run_dir, plan, best_cb, extra_callbacks)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True if ckpt else None)
