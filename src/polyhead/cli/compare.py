@@ -1,0 +1,64 @@
+"""polyhead compare: strategies x seeds on one config, with a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from polyhead.cli.app import _config, _setup_logging, app, console
+
+
+@app.command()
+def compare(
+    config: Path = typer.Argument(
+        ..., help="Run config (YAML); its `compare:` section gives defaults."
+    ),
+    strategies: str = typer.Option(
+        None, "--strategies", help="Comma-separated, e.g. frozen,heads,lora,top-k,gradual,full."
+    ),
+    seeds: int = typer.Option(
+        None, "--seeds", min=1, help="Runs per strategy (seed, seed+1, ...)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Report directory (default runs/compare-<config>)."
+    ),
+    set_: list[str] = typer.Option(None, "--set", help="Override: key.sub=value (repeatable)."),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="Train in this process (faster start; peak memory is shared)."
+    ),
+):
+    """Train each strategy for each seed, then write table.csv, plots, report.md and
+    report.html. Re-running the same command resumes: finished runs are not redone."""
+    from polyhead.compare.report import write_report
+    from polyhead.compare.runner import run_comparison
+    from polyhead.config import STRATEGIES
+    from polyhead.errors import ConfigError
+
+    _setup_logging()
+    cfg = _config(config, set_)
+    names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
+    unknown = [s for s in names or [] if s not in STRATEGIES]
+    if unknown:
+        raise ConfigError("--strategies", f"unknown {unknown}; choose from {', '.join(STRATEGIES)}")
+    out = out or Path("runs") / f"compare-{config.stem}"
+
+    def show(o):
+        console.print(f"{o.name}: {o.status}" + (f" ({o.reason})" if o.reason else ""))
+
+    outcomes = run_comparison(cfg, out, names, seeds, isolate=not in_process, on_event=show)
+    n_seeds = seeds or cfg.compare.seeds
+    ran = ", ".join(names or cfg.compare.strategies)
+    header = f"config: {config.name}; strategies: {ran}; seeds: {n_seeds}"
+    report = write_report(out, outcomes, header=header)
+    table = Table(title="strategy comparison (mean ± std over seeds)")
+    for h in report.summary[0]:
+        table.add_column(h)
+    for row in report.summary[1]:
+        table.add_row(*row)
+    Console().print(table)
+    for note in report.notes:
+        console.print(note)
+    console.print(f"report: {out / 'report.html'}")
