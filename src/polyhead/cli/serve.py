@@ -20,6 +20,7 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, min=0, help="How long a batch waits to fill up."),
     max_texts: int = typer.Option(256, min=1, help="Texts per request (more: 413)."),
     max_text_chars: int = typer.Option(20_000, min=1, help="Characters per text (more: 413)."),
+    threads: int = typer.Option(None, min=1, help="CPU threads for the model (default: all)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ):
     """Serve /predict, /embed, /health and /metadata over HTTP (OpenAPI at /docs)."""
@@ -34,6 +35,7 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_texts=max_texts,
         max_text_chars=max_text_chars,
+        threads=threads,
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: binding {host}: reachable from other machines, no authentication")

@@ -147,6 +147,7 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
         "trained_with": trained,
         "limits": settings.model_dump(include={"max_texts", "max_text_chars", "max_body_bytes"}),
         "batching": settings.model_dump(include={"batching", "max_batch", "max_wait_ms"}),
+        "threads": settings.threads,
     }
 
 
@@ -156,7 +157,11 @@ def run_server(source: str, settings: ServeSettings, onnx: bool = False, access_
 
     from polyhead.export.runtime import load_predictor
 
-    predictor = load_predictor(source, onnx=onnx, batch_size=settings.max_batch)
+    if settings.threads and not onnx:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    predictor = load_predictor(source, onnx, settings.max_batch, threads=settings.threads)
     runtime = "onnxruntime" if onnx else "torch"
     app = create_app(predictor, settings, describe(predictor, source, runtime, settings))
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log)
