@@ -82,6 +82,7 @@ def model_spec(cfg: RunConfig, label_sets: dict, class_weights: dict | None = No
         hidden_dropout=m.hidden_dropout,
         attention_dropout=m.attention_dropout,
         trust_remote_code=m.trust_remote_code,
+        layers=cfg.features.layers,
     )
 
 
