@@ -216,7 +216,9 @@ def train(
     if not plan.trains_anything:  # frozen: features once + external classifiers, no step
         from polyhead.features.frozen import train_frozen
 
-        return train_frozen(cfg, run_dir, data, model, plan)
+        result = train_frozen(cfg, run_dir, data, model, plan)
+        _write_run_report(run_dir, data)
+        return result
     if not data.has_split("dev"):
         raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
     ckpt = _resume_checkpoint(run_dir) if resume else None
