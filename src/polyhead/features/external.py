@@ -106,7 +106,8 @@ def fit_classifier(kind: str, X: np.ndarray, y: np.ndarray, n_labels: int, cfg, 
             warnings.simplefilter("always")
             est.fit(X, y)
         info["converged"] = not any("converge" in str(w.message).lower() for w in caught)
-        info["iterations"] = int(np.max(getattr(est, "n_iter_", 0)))
+        if getattr(est, "n_iter_", None) is not None:  # ridge solves in closed form
+            info["iterations"] = int(np.max(est.n_iter_))
         classes = est.classes_
         arrays.update(coef=est.coef_, intercept=np.atleast_1d(est.intercept_))
     arrays["classes"] = np.asarray(classes, dtype=np.int64)

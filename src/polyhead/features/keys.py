@@ -80,8 +80,9 @@ def data_files(source_config, split: str) -> list[Path]:
     return out
 
 
-def data_fingerprint(source_config, split: str) -> dict[str, str]:
-    return {str(p): sha256_file(p) for p in data_files(source_config, split) if p.exists()}
+def data_fingerprint(source_config, split: str) -> list[str]:
+    """Content hashes only: the same data under another name or folder is the same data."""
+    return [sha256_file(p) for p in data_files(source_config, split) if p.exists()]
 
 
 def entry_key(parts: dict) -> str:

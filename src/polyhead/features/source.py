@@ -36,6 +36,7 @@ from polyhead.features.extract import (
 )
 from polyhead.features.keys import (
     backbone_fingerprint,
+    data_files,
     data_fingerprint,
     entry_key,
     rows_fingerprint,
@@ -172,6 +173,7 @@ class BackboneCache:
         return parts
 
     def _get(self, model, boundary: int, split: str, source: int) -> dict[str, np.ndarray]:
+        src = self.data.sources[source]
         rows = self.data.rows(split)[source]
         final = boundary == self.n_layers
         parts = self.key_parts(model, boundary, split, source)
@@ -179,7 +181,7 @@ class BackboneCache:
         what = "features" if final else f"input of layer_{boundary}"
         describe = {
             "backbone": Path(model.spec.backbone).name,
-            "data": ", ".join(Path(p).name for p in parts["data"]) or "-",
+            "data": ", ".join(p.name for p in data_files(src.config, split)) or "-",
             "split": split,
             "examples": len(rows),
             "what": what + ("" if not final else f" ({_layers_text(model)})"),
