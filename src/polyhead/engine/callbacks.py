@@ -40,6 +40,7 @@ class HistoryCallback(pl.Callback):
 
     def __init__(self, path: Path, plan):
         self.path, self.plan = Path(path), plan
+        self._lrs: dict[str, float] = {}
 
     def on_train_start(self, trainer, pl_module) -> None:
         # A run killed after writing an epoch's line but before its checkpoint redoes that
@@ -51,19 +52,21 @@ class HistoryCallback(pl.Callback):
         if len(kept) < len(lines):
             self.path.write_text("".join(ln + "\n" for ln in kept))
 
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # The LRs the epoch's steps ran with: by validation end the scheduler has moved on
+        # to the next epoch's first step, where a group about to unfreeze already has an LR.
+        opt = trainer.optimizers[0]
+        self._lrs = {g.get("name", str(i)): g["lr"] for i, g in enumerate(opt.param_groups)}
+
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        opt = trainer.optimizers[0] if trainer.optimizers else None
-        lrs = (
-            {g.get("name", str(i)): g["lr"] for i, g in enumerate(opt.param_groups)} if opt else {}
-        )
         record = {
             "epoch": trainer.current_epoch,
             "step": trainer.global_step,
             "metrics": pl_module.last_metrics,
             "trainable": self.plan.trainable(trainer.current_epoch),
-            "lr": lrs,
+            "lr": self._lrs,
         }
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
