@@ -67,6 +67,8 @@ class HistoryCallback(pl.Callback):
             "metrics": pl_module.last_metrics,
             "trainable": self.plan.trainable(trainer.current_epoch),
             "lr": self._lrs,
+            # e.g. the guard's `drift` and `grad_cosine` (polyhead.engine.guard)
+            **getattr(pl_module, "history_extras", {}),
         }
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -80,11 +82,14 @@ class BestArtifactCallback(pl.Callback):
         self.path, self.extra_fn, self.min_delta = Path(path), extra_fn, min_delta
         self.best: float | None = None
         self.best_epoch: int | None = None
+        self.allow = None  # set by the drift guard: an epoch it vetoes is never saved
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         score = pl_module.last_metrics.get("score")
+        if self.allow is not None and not self.allow():
+            return
         if score is None or (self.best is not None and score <= self.best + self.min_delta):
             return
         self.best, self.best_epoch = score, trainer.current_epoch

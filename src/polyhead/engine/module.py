@@ -37,6 +37,7 @@ class PolyheadModule(pl.LightningModule):
         out = self._forward(batch, "train")
         if out.loss is None:
             return None  # no task labelled in this batch
+        self._add_loss_terms(batch, out)
         self._check_finite(out)
         size = batch["input_ids"].shape[0]
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
@@ -52,6 +53,13 @@ class PolyheadModule(pl.LightningModule):
             f"non-finite loss at epoch {self.current_epoch} step {self.global_step} "
             f"(task {', '.join(bad) or 'total'}); lower the learning rate or check the data"
         )
+
+    def _add_loss_terms(self, batch, out) -> None:
+        """Extra terms callbacks register in `loss_terms` (e.g. the guard's distillation)."""
+        for term in getattr(self, "loss_terms", []):
+            for name, value in term(batch, out).items():
+                out.loss = out.loss + value
+                self.log(f"train/{name}", value, batch_size=batch["input_ids"].shape[0])
 
     def on_before_optimizer_step(self, optimizer) -> None:
         grads = [p.grad.detach().float().norm() for p in self.parameters() if p.grad is not None]

@@ -33,9 +33,11 @@ from polyhead.engine.callbacks import (
     RngStateCallback,
 )
 from polyhead.engine.datamodule import MultiTaskDataModule
+from polyhead.engine.guard import build_guards, guard_metrics
 from polyhead.engine.module import PolyheadModule
 from polyhead.errors import PolyheadError
 from polyhead.features.source import backbone_cache
+from polyhead.model.artifact import continue_from, is_artifact
 from polyhead.model.backbone import load_tokenizer, resolve_backbone
 from polyhead.model.levers import balanced_class_weights, reinit_top_layers
 from polyhead.model.multitask import MultiTaskModel
@@ -96,6 +98,8 @@ def prepare(cfg: RunConfig):
     tokenizer = load_tokenizer(source, model_type, cfg.model.trust_remote_code)
     data = MultiTaskDataModule(cfg, tokenizer)
     model = MultiTaskModel(model_spec(cfg, data.label_sets, _class_weights(cfg, data)))
+    if is_artifact(cfg.model.backbone):  # continue from a trained model: backbone and heads
+        continue_from(model, cfg.model.backbone)
     reinit_top_layers(model.backbone, cfg.model.reinit_top)
     plan = build_plan(model, cfg.plan, cfg.trainer.epochs)
     return data, model, plan
@@ -141,9 +145,12 @@ def _csv_version(logs: Path) -> str:
     return f"resume-{n}"
 
 
-def _trainer(cfg: RunConfig, run_dir: Path, plan, best_cb, extra_callbacks=()) -> pl.Trainer:
+def _trainer(
+    cfg: RunConfig, run_dir: Path, plan, best_cb, extra_callbacks=(), guards=()
+) -> pl.Trainer:
     t = cfg.trainer
     callbacks = [
+        *guards,  # before history and best artifact: they read the guards' verdict
         PlanCallback(plan),
         RngStateCallback(),
         HistoryCallback(run_dir / "history.jsonl", plan),
@@ -230,11 +237,13 @@ def train(
     # Backbone outputs from the feature cache in epochs where the backbone (or its lower
     # part) is frozen; keys hash the weights now, before any step.
     module.feature_source = backbone_cache(model, plan, data, cfg)
-    trainer = _trainer(cfg, run_dir, plan, best_cb, extra_callbacks)
+    guards = build_guards(cfg, run_dir, best_cb)  # frozen / preserved tasks, grad cosine
+    trainer = _trainer(cfg, run_dir, plan, best_cb, extra_callbacks, guards)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True if ckpt else None)
     seconds = time.perf_counter() - start
     metrics = final_metrics(trainer, run_dir / "model", cfg, data)
+    metrics.update(guard_metrics(guards, best_cb.best_epoch))
     metrics.update(
         train_seconds=seconds,
         best_epoch=best_cb.best_epoch,

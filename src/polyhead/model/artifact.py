@@ -127,3 +127,40 @@ def load_artifact(path, device: str | None = None, trust_remote_code: bool = Fal
     model.artifact_meta = meta
     model.eval()
     return model.to(device) if device else model
+
+
+def is_artifact(path) -> bool:
+    return (Path(path) / META_FILE).exists()
+
+
+def continue_from(model, artifact) -> list[str]:
+    """Start training from a trained artifact (`model.backbone: RUN/model`): `model` was built
+    on its `backbone/`; add its LoRA adapters merged, and load every head whose task name,
+    kind and labels match. Returns the tasks whose heads were loaded (others start fresh)."""
+    import logging
+
+    from polyhead.model import lora
+
+    artifact = Path(artifact)
+    meta = read_meta(artifact)
+    lora.restore_adapters(model, artifact, meta)
+    lora.merge_adapters(model)
+    saved = {t["name"]: t for t in meta["spec"]["tasks"]}
+    state = load_file(str(artifact / "heads.safetensors"))
+    loaded = []
+    for task in model.spec.tasks:
+        old = saved.get(task.name)
+        if old is None or (old["kind"], old["labels"]) != (task.kind, task.labels):
+            continue
+        prefix = f"{task.name}."
+        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        model.heads[task.name].load_state_dict(own)
+        loaded.append(task.name)
+    fresh = [t.name for t in model.spec.tasks if t.name not in loaded]
+    logging.getLogger("polyhead").info(
+        "starting from %s: heads %s loaded%s",
+        artifact,
+        loaded or "none",
+        f"; {fresh} start fresh (new task, or other labels)" if fresh else "",
+    )
+    return loaded

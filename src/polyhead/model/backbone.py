@@ -32,10 +32,13 @@ SHORT_NAMES = {"minilm": default_model_path, "all-minilm-l6-v2": default_model_p
 
 
 def resolve_backbone(name: str) -> str:
-    """Short name -> packaged folder; an existing folder stays; anything else is a hub name."""
+    """Short name -> packaged folder; an existing folder stays (a polyhead artifact: its
+    backbone/); anything else is a hub name."""
     if name.lower() in SHORT_NAMES:
         return str(SHORT_NAMES[name.lower()]())
     path = Path(name).expanduser()
+    if (path / "polyhead.json").exists():
+        path = path / "backbone"
     if path.exists():
         if not (path / "config.json").exists():
             raise ConfigError("model.backbone", f"{path} has no config.json: not a HF model folder")

@@ -1,0 +1,333 @@
+"""Guard for frozen heads: when a head is frozen but the backbone under it trains, the head's
+task can silently degrade. Three callbacks, each asked for in the config:
+
+- `DriftGuard` (any `plan.frozen_heads` or `trainer.preserve`): scores the dev set once before
+  the first step (`on_fit_start`), then reports each watched task's main metric (accuracy for
+  sentence tasks, entity F1 for token tasks) against that start value every epoch
+  (history.jsonl `drift`) and at the end (metrics.json `drift: {task: {start, best, final,
+  drop}}`: `best` is the value in the saved model, `final` the value at the last epoch,
+  `drop` = start - best in points, i.e. metric x 100). With `trainer.max_drop` (points), an
+  epoch whose watched task falls more than that below its start stops training and is never
+  saved: the artifact is the best epoch that stayed within the limit, or, if none did, the
+  model as it was before training (saved at the start for this purpose).
+- `Distillation` (`trainer.preserve: [task]`): adds `preserve_weight * KL(start || now)` on
+  that task's logits, computed on the task's own training inputs (the batches of its data
+  source), so its predictions stay close to the model's at the start. For a token task the
+  KL is over the word-start positions the task labels.
+  Memory: the start model's logits are computed once per training example and kept (n x L
+  floats for a sentence task, words x L for a token task; MASSIVE's 11.5k utterances x 60
+  intents is 2.8 MB) rather than keeping a frozen copy of the model (a second backbone in
+  memory and a second forward pass per step). They are also written to
+  `RUN/guard/start_logits.safetensors`, so a resumed run distils toward the true start.
+  To model "new data that does not label the frozen task", set that task's `loss_weight: 0`:
+  its batches then teach only through the distillation term.
+- `GradCosine` (`trainer.log_grad_cosine`): at each validation, the cosine between the
+  gradients of each pair of tasks' (unweighted) losses on the trainable backbone parameters,
+  from one fixed probe batch per task in eval mode; > 0 the tasks pull the shared weights the
+  same way, < 0 they pull against each other. Logged to history.jsonl as `grad_cosine`.
+
+Guards run before the history and best-artifact callbacks, so each epoch's record and the
+save decision see their verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from polyhead.engine.datamodule import collate
+from polyhead.engine.evaluation import PredictionCollector
+from polyhead.model.multitask import IGNORE_INDEX
+
+log = logging.getLogger("polyhead")
+TEACHER_FILE = Path("guard") / "start_logits.safetensors"
+
+
+def build_guards(cfg, run_dir: Path, best_cb) -> list[pl.Callback]:
+    """The guard callbacks `cfg` asks for; none for a run without frozen or preserved tasks."""
+    guards: list[pl.Callback] = []
+    if cfg.watched_tasks():
+        guards.append(DriftGuard(cfg.watched_tasks(), cfg.trainer.max_drop, best_cb, run_dir))
+    if cfg.trainer.preserve:
+        guards.append(Distillation(cfg.trainer.preserve, cfg.trainer.preserve_weight, run_dir))
+    if cfg.trainer.log_grad_cosine and len(cfg.tasks) > 1:
+        guards.append(GradCosine(cfg.trainer.batch_size))
+    return guards
+
+
+def guard_metrics(guards: list[pl.Callback], best_epoch: int | None) -> dict:
+    """What the guards add to metrics.json."""
+    drift = next((g for g in guards if isinstance(g, DriftGuard)), None)
+    return {} if drift is None else drift.summary(best_epoch)
+
+
+def main_metric(kind: str) -> str:
+    return "accuracy" if kind == "sentence" else "f1"
+
+
+def _on_device(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _source_batches(datamodule, source: int, split: str, size: int):
+    """Batches of one source's encoded rows, in row order."""
+    rows = datamodule.rows(split)[source]
+    pad = datamodule.tokenizer.pad_token_id or 0
+    for start in range(0, len(rows), size):
+        yield collate(rows[start : start + size], pad)
+
+
+def _extras(pl_module) -> dict:
+    """Per-epoch fields the history callback adds to its record."""
+    return pl_module.__dict__.setdefault("history_extras", {})
+
+
+class DriftGuard(pl.Callback):
+    def __init__(self, tasks: list[str], max_drop: float | None, best_cb, run_dir: Path):
+        self.tasks, self.max_drop, self.run_dir = list(tasks), max_drop, Path(run_dir)
+        self.start: dict[str, float] | None = None
+        self.by_epoch: dict[int, dict[str, float]] = {}
+        self.stopped_at: int | None = None
+        self._allowed = True
+        self.best_cb = best_cb
+        best_cb.allow = lambda: self._allowed  # the best artifact is an allowed epoch
+
+    # ---- before training -----------------------------------------------------------------
+    def on_fit_start(self, trainer, pl_module) -> None:
+        if self.start is not None:  # restored from a checkpoint: the true start is kept
+            return
+        metrics = self._dev_metrics(trainer, pl_module)
+        kinds = pl_module.kinds
+        self.start = {t: float(metrics[t][main_metric(kinds[t])]) for t in self.tasks}
+        log.info("drift guard, dev before training: %s", self._fmt(self.start))
+        if self.max_drop is not None and trainer.is_global_zero:
+            from polyhead.model.artifact import save_artifact
+
+            # The fallback if no epoch stays within max_drop: the model as it was.
+            save_artifact(pl_module.model, self.run_dir / "model", extra=self.best_cb.extra_fn())
+
+    @torch.no_grad()
+    def _dev_metrics(self, trainer, pl_module) -> dict:
+        model, dm = pl_module.model, trainer.datamodule
+        was_training = model.training
+        model.eval()
+        collector = PredictionCollector(
+            pl_module.sources, pl_module.kinds, pl_module.label_sets, "dev"
+        )
+        for src in dm.sources:
+            if not src.splits["dev"]:
+                continue
+            for batch in _source_batches(dm, src.index, "dev", dm.cfg.trainer.eval_batch_size):
+                batch = _on_device(batch, pl_module.device)
+                collector.add(batch, model(batch).logits)
+        model.train(was_training)
+        return collector.metrics()
+
+    # ---- every epoch ---------------------------------------------------------------------
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or self.start is None:
+            return
+        kinds, metrics = pl_module.kinds, pl_module.last_metrics
+        now = {t: float(metrics[t][main_metric(kinds[t])]) for t in self.tasks}
+        epoch = trainer.current_epoch
+        self.by_epoch[epoch] = now
+        drops = {t: 100.0 * (self.start[t] - now[t]) for t in self.tasks}
+        _extras(pl_module)["drift"] = {
+            t: {"start": self.start[t], "current": now[t], "drop": drops[t]} for t in self.tasks
+        }
+        over = {t: d for t, d in drops.items() if self.max_drop is not None and d > self.max_drop}
+        self._allowed = not over
+        if over:
+            self.stopped_at = epoch
+            trainer.should_stop = True
+            log.warning(
+                "epoch %d: %s fell more than max_drop=%g points below the start; stopping, "
+                "keeping the best epoch within the limit",
+                epoch,
+                ", ".join(f"{t} by {d:.2f}" for t, d in over.items()),
+                self.max_drop,
+            )
+
+    def summary(self, best_epoch: int | None) -> dict:
+        if self.start is None:
+            return {}
+        best = self.by_epoch.get(best_epoch, self.start) if best_epoch is not None else self.start
+        last = self.by_epoch[max(self.by_epoch)] if self.by_epoch else self.start
+        drift = {
+            t: {
+                "start": self.start[t],
+                "best": best[t],
+                "final": last[t],
+                "drop": 100.0 * (self.start[t] - best[t]),
+            }
+            for t in self.tasks
+        }
+        out = {"drift": drift}
+        if self.max_drop is not None:
+            out["max_drop_stopped_at_epoch"] = self.stopped_at
+        return out
+
+    @staticmethod
+    def _fmt(values: dict[str, float]) -> str:
+        return ", ".join(f"{t} {v:.4f}" for t, v in values.items())
+
+    def state_dict(self) -> dict:
+        return {
+            "start": self.start,
+            "by_epoch": {str(k): v for k, v in self.by_epoch.items()},
+            "stopped_at": self.stopped_at,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.start = state.get("start")
+        self.by_epoch = {int(k): v for k, v in (state.get("by_epoch") or {}).items()}
+        self.stopped_at = state.get("stopped_at")
+
+
+class Distillation(pl.Callback):
+    """KL toward the start model's logits for the preserved tasks, on their own inputs."""
+
+    def __init__(self, tasks: list[str], weight: float, run_dir: Path):
+        self.tasks, self.weight, self.path = list(tasks), weight, Path(run_dir) / TEACHER_FILE
+        # task -> (flat (P, L) start logits, offsets (n + 1,)): row i owns flat[off[i]:off[i+1]]
+        self.teacher: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.source: dict[str, int] = {}
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        dm = trainer.datamodule
+        self.source = {t: next(s.index for s in dm.sources if t in s.tasks) for t in self.tasks}
+        if self.path.exists():  # a resumed run: the logits of the true start
+            saved = load_file(str(self.path))
+            self.teacher = {t: (saved[f"{t}.logits"], saved[f"{t}.offsets"]) for t in self.tasks}
+        else:
+            self.teacher = {t: self._start_logits(dm, pl_module, t) for t in self.tasks}
+            if trainer.is_global_zero:
+                self._save()
+        self.teacher = {t: (f.to(pl_module.device), o) for t, (f, o) in self.teacher.items()}
+        terms = pl_module.__dict__.setdefault("loss_terms", [])
+        terms.append(self.loss)
+
+    @torch.no_grad()
+    def _start_logits(self, dm, pl_module, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        model = pl_module.model
+        was_training = model.training
+        model.eval()
+        chunks, counts = [], []
+        for batch in _source_batches(
+            dm, self.source[task], "train", dm.cfg.trainer.eval_batch_size
+        ):
+            batch = _on_device(batch, pl_module.device)
+            logits = model(batch).logits[task].float()
+            for row, n in self._positions(batch, logits, task):
+                chunks.append(row.cpu())
+                counts.append(n)
+        model.train(was_training)
+        offsets = torch.tensor([0] + counts).cumsum(0)
+        return torch.cat(chunks), offsets
+
+    @staticmethod
+    def _positions(batch: dict, logits: torch.Tensor, task: str):
+        """Per row: (positions x L) logits the KL compares, and how many positions."""
+        if logits.dim() == 2:  # sentence task: (B, L), one position per row
+            for row in logits:
+                yield row[None], 1
+            return
+        keep = batch[f"labels.{task}"] != IGNORE_INDEX  # (B, T) word starts the task labels
+        for row, mask in zip(logits, keep, strict=True):
+            yield row[mask], int(mask.sum())
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for t, (flat, offsets) in self.teacher.items():
+            tensors[f"{t}.logits"] = flat.contiguous()
+            tensors[f"{t}.offsets"] = offsets.contiguous()
+        save_file(tensors, str(self.path))
+
+    def loss(self, batch: dict, out) -> dict[str, torch.Tensor]:
+        """{"preserve_<task>": weighted KL} for each preserved task with rows in this batch."""
+        terms = {}
+        for task in self.tasks:
+            rows = (batch["source"] == self.source[task]).nonzero().flatten()
+            if rows.numel() == 0:
+                continue
+            flat, offsets = self.teacher[task]
+            sub = {k: v[rows] for k, v in batch.items() if k.startswith("labels.")}
+            student = torch.cat([r for r, _ in self._positions(sub, out.logits[task][rows], task)])
+            idx = batch["index"][rows].cpu()
+            teacher = torch.cat([flat[offsets[i] : offsets[i + 1]] for i in idx.tolist()])
+            if teacher.shape != student.shape:
+                raise RuntimeError(
+                    f"preserve {task}: {tuple(teacher.shape)} start logits for "
+                    f"{tuple(student.shape)} now; the training rows changed since the start"
+                )
+            kl = F.kl_div(
+                F.log_softmax(student.float(), -1),
+                F.log_softmax(teacher, -1),
+                log_target=True,
+                reduction="batchmean",
+            )
+            terms[f"preserve_{task}"] = self.weight * kl
+        return terms
+
+
+class GradCosine(pl.Callback):
+    """Cosine between task gradients on the trainable backbone, once per validation."""
+
+    def __init__(self, probe_size: int):
+        self.probe_size = probe_size
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        # Validation runs under inference mode; the probe needs autograd for a moment.
+        with torch.inference_mode(False), torch.enable_grad():
+            cosines = self.cosines(trainer.datamodule, pl_module)
+        if cosines:
+            _extras(pl_module)["grad_cosine"] = cosines
+
+    def cosines(self, dm, pl_module) -> dict[str, float]:
+        model = pl_module.model
+        shared = [
+            p for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad
+        ]
+        if not shared:
+            return {}  # the backbone is frozen this epoch: nothing is shared
+        grads = {}
+        for src in dm.sources:
+            probe = next(_source_batches(dm, src.index, "train", self.probe_size))
+            probe = _on_device(probe, pl_module.device)
+            for task in src.tasks:
+                grad = self._grad(model, probe, task, shared)
+                if grad is not None:
+                    grads[task] = grad
+        names = sorted(grads)
+        out = {}
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                out[f"{a}|{b}"] = self._cosine(grads[a], grads[b])
+        return out
+
+    @staticmethod
+    def _grad(model, batch, task: str, shared) -> list[torch.Tensor] | None:
+        was_training = model.training
+        model.eval()  # no dropout: the same probe gives the same gradient for the same weights
+        loss = model(batch).losses.get(task)  # None: the probe rows do not label the task
+        grads = None if loss is None else torch.autograd.grad(loss, shared, allow_unused=True)
+        model.train(was_training)
+        if grads is None:
+            return None
+        return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, shared, strict=True)]
+
+    @staticmethod
+    def _cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+        # Summed per parameter rather than over one concatenated vector: no copy of all grads.
+        dot = sum((x.double() * y.double()).sum() for x, y in zip(a, b, strict=True))
+        na = sum((x.double() ** 2).sum() for x in a).sqrt()
+        nb = sum((y.double() ** 2).sum() for y in b).sqrt()
+        return float(dot / (na * nb).clamp_min(1e-30))
