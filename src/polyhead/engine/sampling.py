@@ -36,6 +36,8 @@ import math
 import random
 from collections.abc import Iterator
 
+from torch.utils.data import BatchSampler
+
 SAMPLERS = ("proportional", "temperature", "round_robin")
 
 
@@ -53,9 +55,16 @@ def source_probabilities(sizes: list[int], mode: str, temperature: float = 1.0) 
     return [w / total for w in weights]
 
 
-class TaskBatchSampler:
+class TaskBatchSampler(BatchSampler):
     """A batch sampler over the rows of several sources laid end to end (source 0's rows,
-    then source 1's, ...): yields lists of row indices, each list from one source."""
+    then source 1's, ...): yields lists of row indices, each list from one source.
+
+    A `BatchSampler` subclass with a `sampler` argument only so that Lightning, under DDP,
+    can re-create it with its distributed sampler; that sampler is ignored, because this
+    one splits its own batches across processes (same seeded order everywhere).
+    """
+
+    drop_last = False
 
     def __init__(
         self,
@@ -66,6 +75,7 @@ class TaskBatchSampler:
         seed: int = 0,
         rank: int | None = None,
         world_size: int | None = None,
+        sampler=None,
     ):
         if mode not in SAMPLERS:
             raise ValueError(f"sampling must be one of {', '.join(SAMPLERS)}, got {mode!r}")
