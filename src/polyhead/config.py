@@ -130,7 +130,9 @@ class TrainerConfig(_Strict):
     precision: str = "auto"
     accelerator: str = "auto"
     devices: int | str = 1
-    strategy: str = "auto"
+    strategy: str = "auto"  # Lightning's: ddp, fsdp, deepspeed, ... (README: several GPUs)
+    num_nodes: int = Field(1, ge=1)
+    on_nonfinite: Literal["stop", "skip"] = "stop"  # NaN/inf loss: stop the run or drop the batch
     gradient_clip: float | None = Field(1.0, gt=0.0)
     patience: int | None = Field(3, ge=1)
     min_delta: float = Field(0.0, ge=0.0)

@@ -50,27 +50,48 @@ def _config(path: Path, overrides: list[str] | None):
     return load_config(path, overrides or [])
 
 
+def error_line(exc: BaseException) -> tuple[str, int] | None:
+    """The one line (and exit code) a user sees for an error, or None for a bug.
+
+    Bad input (PolyheadError and its DataError / ConfigError), a pydantic validation error
+    that escaped a config, and the OS refusing a file (missing, unwritable, a folder) are the
+    user's to fix; anything else is ours and keeps its traceback.
+    """
+    from pydantic import ValidationError
+
+    if isinstance(exc, PolyheadError):
+        return f"error: {exc}", getattr(exc, "exit_code", 2)
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or exc.title
+        return f"error: {exc.title} field '{field}': {err['msg']}", 2
+    if isinstance(exc, OSError) and (exc.filename or exc.strerror):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"error: {where}{exc.strerror or exc}", 2
+    return None
+
+
 def main() -> None:
-    """Entry point: PolyheadError becomes one line on stderr and exit code 2."""
+    """Entry point: user errors become one line on stderr and exit code 2 (130 for Ctrl-C);
+    `polyhead --debug ...` shows the traceback instead."""
     argv = sys.argv[1:]
     try:
         app(args=argv, standalone_mode=False)
-    except PolyheadError as e:
-        if "--debug" in argv:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
     except (typer.Exit, SystemExit) as e:
         sys.exit(getattr(e, "exit_code", getattr(e, "code", 0)))
-    except Exception as e:  # click usage errors
+    except Exception as e:
         import click
 
-        if isinstance(e, click.ClickException):
+        if isinstance(e, click.ClickException):  # usage errors
             e.show()
             sys.exit(2)
         if isinstance(e, click.exceptions.Abort):
             sys.exit(130)
-        raise
+        shown = error_line(e)
+        if shown is None or "--debug" in argv:
+            raise
+        print(shown[0], file=sys.stderr)
+        sys.exit(shown[1])
 
 
 if __name__ == "__main__":

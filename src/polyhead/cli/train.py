@@ -35,21 +35,43 @@ def train(
     set_: list[str] = typer.Option(None, "--set", help="Override: key.sub=value (repeatable)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<config>-<time>)."),
     resume: Path = typer.Option(None, "--resume", help="Continue a killed run in this directory."),
+    devices: str = typer.Option(None, "--devices", help="trainer.devices: N, 'auto', or '0,1'."),
+    strategy: str = typer.Option(None, "--strategy", help="trainer.strategy: ddp, fsdp, ..."),
+    num_nodes: int = typer.Option(None, "--num-nodes", min=1, help="trainer.num_nodes."),
 ):
     """Train a multi-task model; writes the best artifact, metrics.json, the plan and logs."""
-    import time
+    _setup_logging()
+    flags = {"devices": devices, "strategy": strategy, "num_nodes": num_nodes}
+    extra = [f"trainer.{k}={v}" for k, v in flags.items() if v is not None]
+    cfg = _config(config, [*(set_ or []), *extra])  # a bad config fails before heavy imports
 
+    from polyhead.engine.faults import is_main_process
     from polyhead.engine.train import prepare_run_dir
     from polyhead.engine.train import train as run_training
     from polyhead.report import print_metrics
 
-    _setup_logging()
-    cfg = _config(config, set_)
-    run_dir = resume or out or Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = _run_dir(config, out, resume)
     prepare_run_dir(run_dir, resume=resume is not None)
     result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
-    print_metrics(Console(), result.metrics)
-    console.print(f"run directory: {result.run_dir}")
+    if is_main_process():
+        print_metrics(Console(), result.metrics)
+        console.print(f"run directory: {result.run_dir}")
+
+
+def _run_dir(config: Path, out: Path | None, resume: Path | None) -> Path:
+    """--resume, --out, or runs/<config>-<time>. The processes Lightning's DDP launcher starts
+    re-run this command later: they inherit the main process's choice (POLYHEAD_RUN_DIR)."""
+    import os
+    import time
+
+    from polyhead.engine.faults import is_main_process
+
+    inherited = os.environ.get("POLYHEAD_RUN_DIR")
+    if inherited and not is_main_process():
+        return Path(inherited)
+    run_dir = resume or out or Path("runs") / f"{config.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    os.environ["POLYHEAD_RUN_DIR"] = str(run_dir)
+    return run_dir
 
 
 @app.command()
@@ -64,13 +86,15 @@ def evaluate(
     import json
 
     from polyhead.data import read_examples
+
+    examples = read_examples(data, format=fmt)  # bad data fails before the heavy imports
+    if split:
+        examples = [ex for ex in examples if ex.split == split]
+
     from polyhead.engine.evaluation import evaluate_examples
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.report import print_metrics
 
-    examples = read_examples(data, format=fmt)
-    if split:
-        examples = [ex for ex in examples if ex.split == split]
     metrics = evaluate_examples(MultiTaskModel.load(artifact), examples)
     if as_json:
         print(json.dumps(metrics, indent=2))

@@ -20,7 +20,8 @@ def read_csv(path: Path, text_field: str = "text", label_field: str = "label") -
 
     Error line numbers are the physical line where the record starts.
     """
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    # strict: a quote never closed is an error, not a field that swallows the rest of the file
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), strict=True)
     header = _next_row(reader, path)
     text_col = _column(path, header, text_field, TEXT_COLUMNS, "text")
     label_col = None
@@ -29,7 +30,7 @@ def read_csv(path: Path, text_field: str = "text", label_field: str = "label") -
     examples = []
     while True:
         start = reader.line_num + 1
-        row = _next_row(reader, path)
+        row = _next_row(reader, path, start)
         if row is None:
             break
         if not row:
@@ -43,7 +44,7 @@ def read_csv(path: Path, text_field: str = "text", label_field: str = "label") -
     return examples
 
 
-def _next_row(reader, path: Path) -> list[str] | None:
+def _next_row(reader, path: Path, start: int | None = None) -> list[str] | None:
     try:
         return next(reader)
     except StopIteration:
@@ -51,7 +52,7 @@ def _next_row(reader, path: Path) -> list[str] | None:
     except csv.Error as e:
         raise DataError(
             path,
-            reader.line_num,
+            start or reader.line_num,  # the record's first line: where its quote opened
             f"CSV error ({e}); expected well-formed CSV with quoted fields closed",
         ) from None
 

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from polyhead.config import DataSource, RunConfig
 from polyhead.data import Example, LabelSet, encode_words, read_examples
+from polyhead.engine.faults import ReplaySampler, loop_position
 from polyhead.engine.sampling import TaskBatchSampler
 from polyhead.errors import ConfigError
 from polyhead.model.multitask import IGNORE_INDEX
@@ -205,6 +206,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self.label_sets = label_sets or build_label_sets(cfg, self.sources)
         self.train_stats = EncodeStats()
         self._encoded: dict[str, list[list[dict]]] = {}
+        self._resume = {"epoch": 0, "batches_done": 0}  # set by load_state_dict
 
     def rows(self, split: str) -> list[list[dict]]:
         """Encoded rows per source (cached)."""
@@ -252,9 +254,16 @@ class MultiTaskDataModule(pl.LightningDataModule):
         per_source = self.rows("train")
         rows = [r for rows in per_source for r in rows]
         t = self.cfg.trainer
+        rank, world = self._replicas()
         if t.sampling == "mixed" or sum(1 for rows in per_source if rows) < 2:
-            return self._loader(rows, t.batch_size, shuffle=True)
+            # trainer.batch_size is the global batch: each of `world` processes takes a share.
+            replay = ReplaySampler(RowDataset(rows), t.seed, world, rank)
+            replay.set_epoch(self._resume["epoch"])  # on resume Lightning sets it after iter()
+            replay.skip = self._resume["batches_done"] * self._device_batch(world)
+            return self._loader(rows, self._device_batch(world), shuffle=False, sampler=replay)
         sampler = self.task_sampler()
+        sampler.batch_size = self._device_batch(world)
+        sampler.set_epoch(self._resume["epoch"])
         names = ["+".join(s.tasks) for s in self.sources]
         log.info("%s", sampler.describe(names))
         return DataLoader(
@@ -263,6 +272,27 @@ class MultiTaskDataModule(pl.LightningDataModule):
             collate_fn=lambda b: collate(b, self._pad_id()),
             num_workers=t.num_workers,
         )
+
+    # ---- processes and resume (polyhead.engine.faults) --------------------------------------
+    def _replicas(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def _device_batch(self, world: int) -> int:
+        if self.cfg.trainer.batch_size % world:
+            raise ConfigError(
+                "trainer.batch_size",
+                f"{self.cfg.trainer.batch_size} (the global batch) does not split evenly over "
+                f"{world} processes; use a multiple of {world}",
+            )
+        return self.cfg.trainer.batch_size // world
+
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: where the next training batch comes from."""
+        return loop_position(self.trainer) if self.trainer is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume = {k: state.get(k, 0) for k in ("epoch", "batches_done")}
 
     def task_sampler(self) -> TaskBatchSampler:
         t = self.cfg.trainer

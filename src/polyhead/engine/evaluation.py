@@ -54,6 +54,22 @@ class PredictionCollector:
             for i, pred in zip(index, rows, strict=False):
                 self.preds[source][task][i] = pred
 
+    def gather(self) -> None:
+        """Under DDP each process predicted a shard of every eval set (Lightning's
+        DistributedSampler pads a shard with repeated examples): merge all processes'
+        predictions. They are keyed by example index, so a repeat lands on the same key and
+        every example counts exactly once."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+            return
+        shards: list = [None] * dist.get_world_size()
+        dist.all_gather_object(shards, self.preds)
+        for shard in shards:
+            for source, tasks in shard.items():
+                for task, preds in tasks.items():
+                    self.preds[source][task].update(preds)
+
     def predictions(self, source, task: str) -> list:
         """Label strings in example order; truncated words are predicted 'O'."""
         names = self.label_sets[task]

@@ -8,6 +8,7 @@ import math
 import lightning.pytorch as pl
 import torch
 
+from polyhead.engine import faults
 from polyhead.engine.evaluation import PredictionCollector
 from polyhead.errors import PolyheadError
 
@@ -22,6 +23,7 @@ class PolyheadModule(pl.LightningModule):
         self.test_split = "test"  # which split Lightning's test loop evaluates
         self.last_metrics: dict = {}
         self.grad_norms: list[float] = []  # pre-clipping total norm per step (for reports/tests)
+        self.skipped_nonfinite = 0  # batches dropped under trainer.on_nonfinite=skip
         # polyhead.features.BackboneCache: cached backbone outputs while (part of) it is frozen
         self.feature_source = None
 
@@ -38,21 +40,13 @@ class PolyheadModule(pl.LightningModule):
         if out.loss is None:
             return None  # no task labelled in this batch
         self._add_loss_terms(batch, out)
-        self._check_finite(out)
+        if faults.nonfinite_skip(self, out):  # trainer.on_nonfinite: stop raises, skip drops
+            return faults.skip_loss(self)
         size = batch["input_ids"].shape[0]
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
         for task, loss in out.losses.items():
             self.log(f"train/{task}_loss", loss, batch_size=size)
         return out.loss
-
-    def _check_finite(self, out) -> None:
-        if torch.isfinite(out.loss):
-            return
-        bad = [t for t, v in out.losses.items() if not torch.isfinite(v)]
-        raise PolyheadError(
-            f"non-finite loss at epoch {self.current_epoch} step {self.global_step} "
-            f"(task {', '.join(bad) or 'total'}); lower the learning rate or check the data"
-        )
 
     def _add_loss_terms(self, batch, out) -> None:
         """Extra terms callbacks register in `loss_terms` (e.g. the guard's distillation)."""
@@ -62,6 +56,8 @@ class PolyheadModule(pl.LightningModule):
                 self.log(f"train/{name}", value, batch_size=batch["input_ids"].shape[0])
 
     def on_before_optimizer_step(self, optimizer) -> None:
+        if faults.drop_skipped_grads(self):
+            return
         grads = [p.grad.detach().float().norm() for p in self.parameters() if p.grad is not None]
         if grads:
             norm = float(torch.stack(grads).norm())
@@ -107,6 +103,8 @@ class PolyheadModule(pl.LightningModule):
         self._step(batch)
 
     def on_validation_epoch_end(self) -> None:
+        if self.trainer.world_size > 1:  # DDP: every process scores all examples, once each
+            self._collector.gather()
         metrics = self._collector.metrics(self.weights)
         self.last_metrics = metrics
         self.log_dict(flatten(metrics, "val"), batch_size=1)
@@ -118,6 +116,8 @@ class PolyheadModule(pl.LightningModule):
         self._step(batch)
 
     def on_test_epoch_end(self) -> None:
+        if self.trainer.world_size > 1:
+            self._collector.gather()
         self.last_metrics = self._collector.metrics(self.weights)
 
 

@@ -32,7 +32,9 @@ from polyhead.engine.callbacks import (
     PlanCallback,
     RngStateCallback,
 )
+from polyhead.engine.checkpoint_io import AtomicCheckpointIO, remove_stale_temporaries
 from polyhead.engine.datamodule import MultiTaskDataModule
+from polyhead.engine.faults import InterruptCallback, is_main_process
 from polyhead.engine.guard import build_guards, guard_metrics
 from polyhead.engine.module import PolyheadModule
 from polyhead.errors import PolyheadError
@@ -163,6 +165,7 @@ def _trainer(
             save_top_k=1,
             enable_version_counter=False,
         ),
+        InterruptCallback(run_dir / "checkpoints" / "last.ckpt", run_dir),
         *extra_callbacks,
     ]
     if t.patience:
@@ -179,7 +182,9 @@ def _trainer(
         max_epochs=t.epochs,
         accelerator=t.accelerator,
         devices=t.devices,
-        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        strategy=_strategy(t.strategy),
+        plugins=_checkpoint_io(t.strategy),
         precision=_precision(cfg),
         gradient_clip_val=t.gradient_clip,
         gradient_clip_algorithm="norm",
@@ -194,9 +199,31 @@ def _trainer(
     )
 
 
+def _strategy(name: str):
+    """Lightning's strategy by name, except plain `ddp`: tasks absent from a batch and frozen
+    plan groups leave parameters without gradients, which DDP must be told to expect."""
+    if name == "ddp":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=True)
+    return name
+
+
+def _checkpoint_io(strategy: str) -> list:
+    """Atomic checkpoint files, except where the strategy writes sharded checkpoints itself."""
+    if any(k in strategy for k in ("fsdp", "deepspeed", "xla")):
+        return []
+    return [AtomicCheckpointIO()]
+
+
 def prepare_run_dir(run_dir, resume: bool = False) -> Path:
-    """Refuse to overwrite an earlier run; fail early (before training) if not writable."""
+    """Refuse to overwrite an earlier run; fail early (before training) if not writable.
+
+    Only the main process checks: the other ranks of a DDP run start while it already writes.
+    """
     run_dir = Path(run_dir)
+    if not is_main_process():
+        return run_dir
     if resume:
         _resume_checkpoint(run_dir)
         return run_dir
@@ -218,7 +245,7 @@ def train(
     """Train per the plan; `show_plan` is a rich Console to print the plan on before training."""
     run_dir = Path(run_dir)
     data, model, plan = prepare(cfg)
-    if show_plan is not None:
+    if show_plan is not None and is_main_process():
         show_plan.print(plan.table())
     if not plan.trains_anything:  # frozen: features once + external classifiers, no step
         from polyhead.features.frozen import train_frozen
@@ -229,7 +256,10 @@ def train(
     if not data.has_split("dev"):
         raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
     ckpt = _resume_checkpoint(run_dir) if resume else None
-    _write_setup(run_dir, cfg, plan)
+    if is_main_process():
+        if resume:
+            remove_stale_temporaries(run_dir)  # what a kill left half-written
+        _write_setup(run_dir, cfg, plan)
     best_cb = BestArtifactCallback(
         run_dir / "model", lambda: {"plan": plan.to_json()}, cfg.trainer.min_delta
     )
@@ -242,12 +272,15 @@ def train(
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True if ckpt else None)
     seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:  # rank 0 scores the saved artifact and writes the results
+        return RunResult(run_dir, {}, plan, best_cb.best_epoch, seconds)
     metrics = final_metrics(trainer, run_dir / "model", cfg, data)
     metrics.update(guard_metrics(guards, best_cb.best_epoch))
     metrics.update(
         train_seconds=seconds,
         best_epoch=best_cb.best_epoch,
         truncated_train_examples=data.train_stats.n_truncated_examples,
+        skipped_nonfinite_batches=module.skipped_nonfinite,
     )
     if trainer.is_global_zero:
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))

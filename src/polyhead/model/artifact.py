@@ -101,11 +101,25 @@ def read_meta(path) -> dict:
         raise PolyheadError(f"{meta_path}:{e.lineno}: invalid JSON ({e.msg})") from None
 
 
+def _require_safetensors(path: Path) -> None:
+    """Weights are read from safetensors only; a pickle in their place is refused by name
+    (never unpickled: loading one can run arbitrary code)."""
+    weights = ("model.safetensors", "model.safetensors.index.json")
+    if not any((path / "backbone" / w).exists() for w in weights):
+        raise PolyheadError(
+            f"{path / 'backbone'}: no model.safetensors; polyhead loads backbone weights "
+            "from safetensors only (pickled .bin/.pt files are never loaded)"
+        )
+    if not (path / "heads.safetensors").exists():
+        raise PolyheadError(f"{path}: no heads.safetensors; expected a polyhead artifact")
+
+
 def load_artifact(path, device: str | None = None, trust_remote_code: bool = False):
     from polyhead.model.multitask import MultiTaskModel
 
     path = Path(path)
     meta = read_meta(path)
+    _require_safetensors(path)
     quiet_hf()
     spec = ModelSpec.model_validate(meta["spec"])
     bdir = str(path / "backbone")

@@ -1,0 +1,181 @@
+"""Surviving faults: exact resume, Ctrl-C, non-finite losses, and the rank of this process.
+
+Resume is exact (same batches in the same order, same final metrics) because the training
+order is a pure function of (seed, epoch): `ReplaySampler` draws the permutation the way
+torch's DistributedSampler does, so one process and N processes see the same global batches,
+and it can skip the batches an interrupted epoch already trained on.
+
+Checkpoints: Lightning's ModelCheckpoint writes `checkpoints/last.ckpt` at the end of every
+epoch; Ctrl-C (SIGINT) additionally writes one mid-epoch. A run killed mid-epoch (SIGKILL,
+power loss) resumes from the last end-of-epoch checkpoint and redoes that epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import warnings
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from torch.utils.data import DistributedSampler
+
+from polyhead.errors import PolyheadError
+
+log = logging.getLogger("polyhead")
+# Lightning cannot see that the datamodule restores the sampler's place (loop_position).
+warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before")
+
+# Rank variables set by Lightning's launchers, torchrun and SLURM, in that order of preference.
+_RANK_VARS = ("RANK", "SLURM_PROCID", "LOCAL_RANK")
+
+
+def env_rank() -> int:
+    """This process's global rank before torch.distributed is up (0 when not distributed)."""
+    for var in _RANK_VARS:
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def is_main_process() -> bool:
+    return env_rank() == 0
+
+
+class Interrupted(PolyheadError):
+    """Training stopped by the user (Ctrl-C) after saving a resumable checkpoint."""
+
+    exit_code = 130  # the shell convention for "terminated by SIGINT"
+
+
+# ---- exact resume --------------------------------------------------------------------------
+
+
+class ReplaySampler(DistributedSampler):
+    """Shuffled order from (seed, epoch) only, sharded over `num_replicas` ranks.
+
+    A DistributedSampler subclass, so Lightning leaves it in place under DDP instead of
+    wrapping it; with num_replicas=1 it is the single-process order of the same global batches.
+    `skip` drops the first samples of the next iteration (the part of an epoch that a
+    resumed run already trained on).
+    """
+
+    def __init__(self, dataset, seed: int, num_replicas: int = 1, rank: int = 0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.skip = 0
+
+    def __iter__(self):
+        indices = list(super().__iter__())
+        skip, self.skip = self.skip, 0
+        return iter(indices[skip:])
+
+
+def loop_position(trainer) -> dict:
+    """Where the next training batch comes from: {"epoch", "batches_done"} of that epoch.
+
+    At the end of an epoch that is the next epoch with nothing done; mid-epoch (a Ctrl-C
+    checkpoint) it is this epoch with the batches trained so far.
+    """
+    done = trainer.fit_loop.epoch_loop.batch_idx + 1
+    if done >= trainer.num_training_batches:
+        return {"epoch": trainer.current_epoch + 1, "batches_done": 0}
+    return {"epoch": trainer.current_epoch, "batches_done": done}
+
+
+# ---- Ctrl-C --------------------------------------------------------------------------------
+
+
+class InterruptCallback(pl.Callback):
+    """First Ctrl-C: finish the current batch, save a mid-epoch checkpoint, raise Interrupted.
+
+    A second Ctrl-C gets Python's default behaviour (stop now, nothing saved). Under DDP the
+    ranks agree on the step to stop at (one all-reduce of a flag per step), so they all reach
+    the checkpoint barrier together.
+    """
+
+    def __init__(self, checkpoint: Path, run_dir: Path):
+        self.checkpoint, self.run_dir = Path(checkpoint), Path(run_dir)
+        self.requested = False
+        self._previous = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+        log.warning("Ctrl-C: stopping after this batch and saving a checkpoint (again: abort)")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # Not on_fit_start: Lightning saves the process's handlers after that hook and puts
+        # them back at teardown, which would leave this one installed after training.
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread (e.g. a notebook worker): Lightning's default
+            self._previous = None
+
+    def _restore(self, *args, **kwargs) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    # Lightning skips `teardown` when fit raises: restore on every way out.
+    on_fit_end = on_exception = teardown = _restore
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        stop = trainer.strategy.reduce_boolean_decision(self.requested, all=False)
+        if not stop:
+            return
+        trainer.save_checkpoint(self.checkpoint)
+        raise Interrupted(
+            f"interrupted at epoch {trainer.current_epoch} step {trainer.global_step}; "
+            f"saved {self.checkpoint}. Resume with: polyhead train CONFIG --resume {self.run_dir}"
+        )
+
+
+# ---- non-finite loss -----------------------------------------------------------------------
+
+
+def nonfinite_skip(module, out) -> bool:
+    """Apply `trainer.on_nonfinite` to a training step's loss: True means skip this batch.
+
+    "stop" raises naming the epoch, step and task; "skip" logs the same and the caller returns
+    `skip_loss(module)`. The decision is shared across ranks, so under DDP every rank skips
+    (or stops) together instead of one waiting forever for the others' gradients.
+    """
+    bad = not bool(torch.isfinite(out.loss))
+    bad = module.trainer.strategy.reduce_boolean_decision(bad, all=False)
+    if not bad:
+        return False
+    tasks = [t for t, v in out.losses.items() if not torch.isfinite(v)]
+    where = (
+        f"non-finite loss at epoch {module.current_epoch} step {module.global_step} "
+        f"(task {', '.join(tasks) or 'on another rank'})"
+    )
+    if module.cfg.trainer.on_nonfinite == "stop":
+        raise PolyheadError(
+            f"{where}; lower the learning rate, check the data, or set "
+            "trainer.on_nonfinite=skip to drop such batches"
+        )
+    module.skipped_nonfinite += 1
+    log.warning("%s: batch skipped (trainer.on_nonfinite=skip)", where)
+    return True
+
+
+def skip_loss(module) -> torch.Tensor:
+    """A loss of exactly 0 that reaches every trainable parameter, standing in for a skipped
+    batch: Lightning refuses a `None` step under DDP, and every rank must run backward for the
+    gradient all-reduce. `drop_skipped_grads` then removes the (zero) gradients, so the
+    optimizer leaves weights and moments untouched, as if the batch never happened."""
+    module._skip_update = True
+    params = [p for p in module.parameters() if p.requires_grad]
+    return torch.stack([p.sum() * 0.0 for p in params]).sum()
+
+
+def drop_skipped_grads(module) -> bool:
+    """Call from on_before_optimizer_step: True (and no gradients left) for a skipped batch."""
+    if not getattr(module, "_skip_update", False):
+        return False
+    module._skip_update = False
+    for p in module.parameters():
+        p.grad = None  # AdamW skips parameters without a gradient
+    return True
