@@ -1,0 +1,147 @@
+"""polyhead train / plan / evaluate / predict as a user runs them. One real `polyhead train`
+process (the console entry point end to end); the other commands run in-process through the
+same `main()`, which is what turns errors into one line and exit code 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from polyhead.cli import main
+from tests.conftest import REPO
+
+DEMO = REPO / "src" / "polyhead" / "demo_data"
+ENTITY_KEYS = {"type", "text", "start_char", "end_char", "start_word", "end_word"}
+QUICK = ["--set", "trainer.epochs=2", "--set", "data.max_train_examples=24"]
+
+
+@pytest.fixture(scope="module")
+def config_file(tiny_bert, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli-config") / "run.yaml"
+    raw = {
+        "model": {"backbone": str(tiny_bert), "max_length": 24},
+        "data": {
+            "train": str(DEMO / "train.jsonl"),
+            "dev": str(DEMO / "dev.jsonl"),
+            "test": str(DEMO / "test.jsonl"),
+            "max_eval_examples": 16,
+        },
+        "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
+        "plan": {"strategy": "full"},
+        "trainer": {"batch_size": 8, "progress": False, "patience": None},
+    }
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(config_file, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli-run") / "run"
+    cmd = [sys.executable, "-m", "polyhead.cli", "train", str(config_file), *QUICK]
+    res = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out
+
+
+def polyhead(monkeypatch, capsys, *args: str, stdin: str | None = None):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["polyhead", *args])
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_writes_the_run_directory(trained):
+    for name in ("config.yaml", "plan.txt", "plan.json", "history.jsonl", "metrics.json"):
+        assert (trained / name).is_file(), name
+    assert (trained / "model" / "polyhead.json").is_file()
+    assert (trained / "logs" / "metrics.csv").is_file()
+    assert (trained / "checkpoints" / "last.ckpt").is_file()
+    metrics = json.loads((trained / "metrics.json").read_text())
+    for split in ("dev", "test"):
+        assert 0.0 <= metrics[split]["intent"]["accuracy"] <= 1.0
+        assert 0.0 <= metrics[split]["slots"]["f1"] <= 1.0
+    history = (trained / "history.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in history] == [0, 1]
+    config = yaml.safe_load((trained / "config.yaml").read_text())
+    assert config["trainer"]["epochs"] == 2  # the --set override is what ran
+
+
+def test_plan_json_is_the_plan_the_trainer_builds(monkeypatch, capsys, config_file):
+    from polyhead.config import load_config
+    from polyhead.engine.train import prepare
+
+    overrides = ["plan.strategy=gradual", "plan.layer_decay=0.5"]
+    sets = [arg for o in overrides for arg in ("--set", o)]
+    code, out, err = polyhead(monkeypatch, capsys, "plan", str(config_file), *sets, "--json")
+    assert code == 0, err
+    _, _, plan = prepare(load_config(config_file, overrides))
+    assert json.loads(out) == plan.to_json()
+
+
+def test_evaluate_json(monkeypatch, capsys, trained):
+    data = DEMO / "test.jsonl"
+    args = ["evaluate", str(trained / "model"), "--data", str(data), "--json"]
+    code, out, err = polyhead(monkeypatch, capsys, *args)
+    assert code == 0, err
+    metrics = json.loads(out)
+    assert metrics["intent"]["n"] == metrics["slots"]["n"] == 90  # the whole file
+    assert metrics["intent"]["n_unseen"] >= 0
+    assert 0.0 <= metrics["slots"]["f1"] <= 1.0
+    assert "frame_accuracy" in metrics
+
+
+def test_predict_one_json_line_per_input_including_empty(monkeypatch, capsys, trained):
+    texts = "play some jazz by miles davis\n\nwake me up at seven am tomorrow\n"
+    artifact = str(trained / "model")
+    code, out, err = polyhead(monkeypatch, capsys, "predict", artifact, "-", stdin=texts)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert set(row["intent"]) == {"label", "score"}
+        assert 0.0 <= row["intent"]["score"] <= 1.0
+        assert isinstance(row["slots"], list)
+        for entity in row["slots"]:
+            assert set(entity) >= ENTITY_KEYS
+    assert rows[1]["slots"] == []  # nothing to tag in an empty line
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "hint"),
+    [
+        ("plan.strategi=full", "plan.strategi", "unknown field"),
+        ("plan.strategy=bogus", "plan.strategy", "gradual"),
+        ("plan.k=5", "plan.k", "at most 2"),
+    ],
+)
+def test_bad_override_is_one_line_naming_the_field(
+    monkeypatch, capsys, config_file, tmp_path, override, field, hint
+):
+    sets = ["--set", override] + (["--set", "plan.strategy=top-k"] if field == "plan.k" else [])
+    args = ["train", str(config_file), *sets, "--out", str(tmp_path / "run")]
+    code, _, err = polyhead(monkeypatch, capsys, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"'{field}'" in lines[0] and hint in lines[0]
+
+
+def test_train_refuses_an_existing_run_without_resume(monkeypatch, capsys, config_file, trained):
+    code, _, err = polyhead(monkeypatch, capsys, "train", str(config_file), "--out", str(trained))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: {trained}: already holds a run; use --resume or another --out"
+    ]
