@@ -261,9 +261,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
             replay.set_epoch(self._resume["epoch"])  # on resume Lightning sets it after iter()
             replay.skip = self._resume["batches_done"] * self._device_batch(world)
             return self._loader(rows, self._device_batch(world), shuffle=False, sampler=replay)
-        sampler = self.task_sampler()
-        sampler.batch_size = self._device_batch(world)
-        sampler.set_epoch(self._resume["epoch"])
+        # Constructor arguments, not attributes: under DDP Lightning re-creates the sampler.
+        sampler = self.task_sampler(self._device_batch(world))
+        sampler.set_epoch(self._resume["epoch"])  # single process (TODO sampling: an init arg)
         names = ["+".join(s.tasks) for s in self.sources]
         log.info("%s", sampler.describe(names))
         return DataLoader(
@@ -294,10 +294,11 @@ class MultiTaskDataModule(pl.LightningDataModule):
     def load_state_dict(self, state: dict) -> None:
         self._resume = {k: state.get(k, 0) for k in ("epoch", "batches_done")}
 
-    def task_sampler(self) -> TaskBatchSampler:
+    def task_sampler(self, batch_size: int | None = None) -> TaskBatchSampler:
         t = self.cfg.trainer
         sizes = [len(rows) for rows in self.rows("train")]
-        return TaskBatchSampler(sizes, t.batch_size, t.sampling, t.temperature, t.seed)
+        batch = batch_size or t.batch_size
+        return TaskBatchSampler(sizes, batch, t.sampling, t.temperature, t.seed)
 
     def eval_dataloaders(self, split: str) -> list[DataLoader]:
         """One loader per source that has examples in `split` (rows carry their source)."""
