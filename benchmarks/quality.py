@@ -1,0 +1,182 @@
+"""Quality on MASSIVE en-US: every polyhead strategy (mean ± std over seeds, via
+`polyhead compare`'s runner) and CRF vs. no CRF on the slot head, side by side with the
+two-HF-model baseline of benchmarks/massive.py (its `run_baseline`, imported, not copied),
+trained in the same run on the same examples with the same seeds.
+
+Target (issue 6): the best polyhead strategy >= baseline on intent accuracy, slot F1 and
+exact frame accuracy on test, mean over seeds. The script prints by how much, and whether
+the target is met, for exactly the sizes it ran.
+
+    .venv/bin/python benchmarks/quality.py --max-train 1000 --max-dev 300 --max-test 1000 \
+        --epochs 2 --seeds 2 --strategies heads,gradual,full
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import massive  # noqa: E402  (the baseline and the data subsets live there)
+from common import format_table, machine, versions, write_json  # noqa: E402
+from polyhead.compare.collect import aggregate, best_run, load_run  # noqa: E402
+from polyhead.compare.report import write_report  # noqa: E402
+from polyhead.compare.runner import run_comparison  # noqa: E402
+from polyhead.config import validate_config  # noqa: E402
+from polyhead.engine.datamodule import load_splits  # noqa: E402
+
+METRICS = {
+    "intent_accuracy": "test/intent/accuracy",
+    "slot_f1": "test/slots/f1",
+    "frame_accuracy": "test/frame_accuracy",
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--max-train", type=int, default=1000, help="seeded subset (all: 11514)")
+    p.add_argument("--max-dev", type=int, default=300, help="seeded subset (all: 2033)")
+    p.add_argument("--max-test", type=int, default=1000, help="seeded subset (all: 2974)")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--seeds", type=int, default=2, help="seeds 42, 43, ...")
+    p.add_argument("--strategies", default="heads,top-k,gradual,full")
+    p.add_argument("--no-crf", action="store_true", help="skip the CRF vs no-CRF runs")
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--out", default="runs/quality-bench", help="comparison directories")
+    p.add_argument("--json", default="quality.json", help="file name under benchmarks/results/")
+    return p.parse_args(argv)
+
+
+def base_config(args, source: dict, crf: bool = False):
+    margs = massive_args(args)
+    cfg = massive.polyhead_config("polyhead-full", margs, 42, source).model_dump()
+    cfg["tasks"]["slots"]["crf"] = crf
+    cfg["compare"] = {
+        "settings": {
+            "top-k": {"plan.k": 3},
+            "gradual": {
+                f"plan.{k}": v for k, v in massive.polyhead_plan("polyhead-gradual", margs).items()
+            },
+        }
+    }
+    return validate_config(cfg)
+
+
+def massive_args(args) -> argparse.Namespace:
+    """benchmarks/massive.py's arguments (LRs, batch size, max length) at our sizes."""
+    return massive.parse_args(
+        ["--max-train", str(args.max_train), "--max-dev", str(args.max_dev),
+         "--max-test", str(args.max_test), "--epochs", str(args.epochs)]
+    )  # fmt: skip
+
+
+def summary_rows(out: Path, outcomes, prefix: str = "") -> dict[str, dict]:
+    """system -> {metric: (mean, std), fit_s: mean} from a comparison's finished runs."""
+    records = [
+        r
+        for o in outcomes
+        if (r := load_run(out / "runs" / o.name, o.strategy, o.seed)) is not None
+    ]
+    rows = {}
+    for row in aggregate(records):
+        vals = {m: row.mean_std(col) for m, col in METRICS.items()}
+        vals["fit_s"] = row.mean_std("train_seconds")
+        vals["dev_score"] = row.mean_std("dev/score")
+        vals["n"] = len(row.runs)
+        rows[prefix + row.strategy] = vals
+    best = best_run(aggregate(records))
+    return rows, (prefix + best[0].strategy if best else None)
+
+
+def baseline_rows(args, source: dict) -> dict:
+    margs = massive_args(args)
+    cfg = base_config(args, source)
+    splits = load_splits(cfg.source("intent"), 42)
+    runs = []
+    for i in range(args.seeds):
+        print(f"[baseline seed {42 + i}] ...", flush=True)
+        runs.append(massive.run_baseline(splits, margs, 42 + i))
+    vals = {m: _ms([r[m] for r in runs]) for m in METRICS}
+    vals["fit_s"] = _ms([r["fit_s"] for r in runs])
+    vals["n"] = len(runs)
+    return {"baseline (2 HF models)": vals}
+
+
+def _ms(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def table(rows: dict, base: dict | None) -> str:
+    out = []
+    for system, v in rows.items():
+        line = {"system": system, "seeds": v["n"]}
+        for m in METRICS:
+            mean, std = v[m]
+            line[m] = f"{mean:.4f} ± {std:.4f}"
+            if base:
+                line[f"Δ {m}"] = f"{mean - base[m][0]:+.4f}"
+        line["fit_s"] = f"{v['fit_s'][0]:.0f}"
+        out.append(line)
+    cols = ["system", "seeds", *METRICS, "fit_s"]
+    if base:
+        cols += [f"Δ {m}" for m in METRICS]
+    return format_table(out, cols)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    start = time.perf_counter()
+    out = Path(args.out)
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    source = massive.subset_files(data, massive_args(args), 42)  # one subset, every system
+    strategies = [s for s in args.strategies.split(",") if s]
+    outcomes = run_comparison(base_config(args, source), out / "strategies", strategies, args.seeds)
+    write_report(out / "strategies", outcomes, header=f"MASSIVE en-US subset: {vars(args)}")
+    rows, best = summary_rows(out / "strategies", outcomes)
+    if not args.no_crf and best:
+        crf_out = out / "crf"
+        crf_outcomes = run_comparison(
+            base_config(args, source, crf=True), crf_out, [best], args.seeds
+        )
+        write_report(crf_out, crf_outcomes, header="slots with crf: true")
+        crf_rows, _ = summary_rows(crf_out, crf_outcomes, prefix="crf+")
+        rows.update(crf_rows)
+    base = None
+    if not args.no_baseline:
+        baseline = baseline_rows(args, source)
+        base = next(iter(baseline.values()))
+        rows = {**baseline, **rows}
+    print(table(rows, base))
+    verdict = {}
+    if base and best:
+        b = rows[best]
+        verdict = {m: b[m][0] - base[m][0] for m in METRICS}
+        met = all(d >= 0 for d in verdict.values())
+        print(f"best strategy by dev score: {best}; target (>= baseline on all three): {met}")
+    skipped = [f"{o.name}: {o.reason}" for o in outcomes if o.status in ("skipped", "failed")]
+    for line in skipped:
+        print("not run:", line)
+    info = {
+        "machine": machine(),
+        "args": vars(args),
+        "versions": versions("polyhead", "torch", "transformers", "lightning"),
+        "rows": rows,
+        "best": best,
+        "best_minus_baseline": verdict,
+        "skipped": skipped,
+        "wall_s": time.perf_counter() - start,
+    }
+    print(f"wrote {write_json(args.json, json.loads(json.dumps(info)))}")
+
+
+if __name__ == "__main__":
+    main()
