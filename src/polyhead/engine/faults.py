@@ -27,6 +27,9 @@ from polyhead.errors import PolyheadError
 log = logging.getLogger("polyhead")
 # Lightning cannot see that the datamodule restores the sampler's place (loop_position).
 warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before")
+# Under DDP the logged dev metrics are computed from every process's gathered predictions,
+# identical on all ranks, so Lightning's advice to sync them across devices does not apply.
+warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed")
 
 # Rank variables set by Lightning's launchers, torchrun and SLURM, in that order of preference.
 _RANK_VARS = ("RANK", "SLURM_PROCID", "LOCAL_RANK")
