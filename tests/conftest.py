@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,18 @@ def _private_feature_cache(tmp_path_factory):
     mp.setenv("POLYHEAD_CACHE", str(tmp_path_factory.mktemp("polyhead-cache")))
     yield
     mp.undo()
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """`base` with `over` merged in section by section (test configs override a few fields)."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
 
 FAMILIES = ["bert", "roberta", "distilbert", "deberta-v2", "mpnet"]
 

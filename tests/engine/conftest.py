@@ -3,7 +3,6 @@ plus a callback that records what the trainer actually did at every step."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 from polyhead.config import RunConfig, validate_config
-from tests.conftest import REPO, make_tiny_backbone
+from tests.conftest import REPO, deep_merge, make_tiny_backbone
 
 DEMO = REPO / "src" / "polyhead" / "demo_data"
 
@@ -19,16 +18,6 @@ DEMO = REPO / "src" / "polyhead" / "demo_data"
 @pytest.fixture(scope="session")
 def bert4(tmp_path_factory) -> Path:
     return make_tiny_backbone(tmp_path_factory.mktemp("engine-bert4"), "bert", layers=4)
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def raw_config(backbone: Path, **sections) -> dict:
@@ -46,7 +35,7 @@ def raw_config(backbone: Path, **sections) -> dict:
         "plan": {"strategy": "full", "head_lr": 3e-3, "backbone_lr": 1e-3},
         "trainer": {"epochs": 3, "batch_size": 8, "progress": False, "patience": None},
     }
-    return _merge(base, sections)
+    return deep_merge(base, sections)
 
 
 def run_config(backbone: Path, **sections) -> RunConfig:

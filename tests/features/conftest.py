@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 
 from polyhead.config import RunConfig, validate_config
-from tests.conftest import REPO
+from tests.conftest import REPO, deep_merge
 
 DEMO = REPO / "src" / "polyhead" / "demo_data"
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def run_config(backbone: Path, cache_dir: Path, **sections) -> RunConfig:
@@ -39,7 +28,7 @@ def run_config(backbone: Path, cache_dir: Path, **sections) -> RunConfig:
         "trainer": {"epochs": 2, "batch_size": 16, "progress": False, "patience": None},
         "features": {"cache": {"dir": str(cache_dir)}},
     }
-    return validate_config(_merge(base, sections))
+    return validate_config(deep_merge(base, sections))
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ a failed export (including a failed parity check) never leaves a half-written fo
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from polyhead.errors import PolyheadError
+from polyhead.model.artifact import replace_dir as _replace_dir
 
 FORMATS = ("onnx", "sentence-transformers", "hf")
 # A folder holding one of these is an earlier export and may be replaced.
@@ -58,13 +58,3 @@ def _check_out(out: Path) -> None:
     earlier_export = any((out / m).exists() for m in EXPORT_MARKERS)
     if out.exists() and any(out.iterdir()) and not earlier_export:
         raise PolyheadError(f"{out}: exists and is not an earlier export; choose another --out")
-
-
-def _replace_dir(tmp: Path, dest: Path) -> None:
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-        os.replace(dest, old)
-        os.replace(tmp, dest)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, dest)

@@ -46,7 +46,7 @@ def save_artifact(model, path, extra: dict | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         _write(model, tmp, extra or {})
-        _replace_dir(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -80,7 +80,7 @@ def _plain_backbone(model):
     return getattr(model, "export_backbone", lambda: model.backbone)()
 
 
-def _replace_dir(tmp: Path, dest: Path) -> None:
+def replace_dir(tmp: Path, dest: Path) -> None:
     """Atomic from a reader's view: the old artifact stays whole until the rename."""
     if dest.exists():
         old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
