@@ -263,7 +263,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
             return self._loader(rows, self._device_batch(world), shuffle=False, sampler=replay)
         # Constructor arguments, not attributes: under DDP Lightning re-creates the sampler.
         sampler = self.task_sampler(self._device_batch(world))
-        sampler.set_epoch(self._resume["epoch"])  # single process (TODO sampling: an init arg)
+        # Known gap (docs/issues/issue-8.md): under DDP Lightning re-creates this sampler and the
+        # resume epoch is lost, so a resumed multi-source DDP run replays epoch 0's order once.
+        sampler.set_epoch(self._resume["epoch"])
         names = ["+".join(s.tasks) for s in self.sources]
         log.info("%s", sampler.describe(names))
         return DataLoader(
