@@ -101,7 +101,12 @@ def subset_files(folder: Path, args, seed: int) -> dict:
         if limits[split] and limits[split] < len(rows):
             rows = [rows[i] for i in sorted(rng.sample(range(len(rows)), limits[split]))]
         path = folder / f"{split}.jsonl"
-        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+        text = "\n".join(rows) + "\n"
+        # unchanged files are left alone: another process may be training on them
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
         source[split] = str(path)
     return source
 

@@ -7,6 +7,14 @@ Target (issue 6): the best polyhead strategy >= baseline on intent accuracy, slo
 exact frame accuracy on test, mean over seeds. The script prints by how much, and whether
 the target is met, for exactly the sizes it ran.
 
+`--dataset banking-wnut`: the same strategy comparison with one task per dataset (BANKING77
+intents, WNUT-17 entities; separate sentences), no baseline.
+
+Everything it trains is kept under `--out`: finished strategy runs and baseline seeds are
+reused, so an interrupted run continues, and `--parts` splits the work over processes
+(e.g. `--parts baseline` in one, `--parts strategies,crf` in another, then a final
+invocation with the default `--parts` only collects).
+
     .venv/bin/python benchmarks/quality.py --max-train 1000 --max-dev 300 --max-test 1000 \
         --epochs 2 --seeds 2 --strategies heads,gradual,full
 """
@@ -27,7 +35,7 @@ import massive  # noqa: E402  (the baseline and the data subsets live there)
 from common import format_table, machine, versions, write_json  # noqa: E402
 from polyhead.compare.collect import aggregate, best_run, load_run  # noqa: E402
 from polyhead.compare.report import write_report  # noqa: E402
-from polyhead.compare.runner import run_comparison  # noqa: E402
+from polyhead.compare.runner import RunOutcome, run_comparison, run_name  # noqa: E402
 from polyhead.config import validate_config  # noqa: E402
 from polyhead.engine.datamodule import load_splits  # noqa: E402
 
@@ -35,6 +43,11 @@ METRICS = {
     "intent_accuracy": "test/intent/accuracy",
     "slot_f1": "test/slots/f1",
     "frame_accuracy": "test/frame_accuracy",
+}
+BW_METRICS = {
+    "intent_accuracy": "test/intent/accuracy",
+    "intent_macro_f1": "test/intent/macro_f1",
+    "entity_f1": "test/entities/f1",
 }
 
 
@@ -48,6 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--strategies", default="heads,top-k,gradual,full")
     p.add_argument("--no-crf", action="store_true", help="skip the CRF vs no-CRF runs")
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--dataset", choices=["massive", "banking-wnut"], default="massive")
+    p.add_argument(
+        "--parts", default="strategies,crf,baseline", help="what to train (the rest is read)"
+    )
     p.add_argument("--out", default="runs/quality-bench", help="comparison directories")
     p.add_argument("--json", default="quality.json", help="file name under benchmarks/results/")
     return p.parse_args(argv)
@@ -76,7 +93,7 @@ def massive_args(args) -> argparse.Namespace:
     )  # fmt: skip
 
 
-def summary_rows(out: Path, outcomes, prefix: str = "") -> dict[str, dict]:
+def summary_rows(out: Path, outcomes, prefix: str = "", metrics=METRICS) -> dict[str, dict]:
     """system -> {metric: (mean, std), fit_s: mean} from a comparison's finished runs."""
     records = [
         r
@@ -85,7 +102,9 @@ def summary_rows(out: Path, outcomes, prefix: str = "") -> dict[str, dict]:
     ]
     rows = {}
     for row in aggregate(records):
-        vals = {m: row.mean_std(col) for m, col in METRICS.items()}
+        vals = {m: row.mean_std(col) for m, col in metrics.items()}
+        vals["trainable"] = row.mean_std("trainable_params")
+        vals["peak_mb"] = row.mean_std("peak_memory_mb")
         vals["fit_s"] = row.mean_std("train_seconds")
         vals["dev_score"] = row.mean_std("dev/score")
         vals["n"] = len(row.runs)
@@ -94,14 +113,30 @@ def summary_rows(out: Path, outcomes, prefix: str = "") -> dict[str, dict]:
     return rows, (prefix + best[0].strategy if best else None)
 
 
-def baseline_rows(args, source: dict) -> dict:
+def baseline_rows(args, source: dict, train: bool = True) -> dict:
+    """The two-HF-model baseline per seed; each seed's result is kept under --out and
+    reused when the same sizes ran before. `train=False`: only what is there."""
     margs = massive_args(args)
     cfg = base_config(args, source)
-    splits = load_splits(cfg.source("intent"), 42)
+    splits = None
     runs = []
     for i in range(args.seeds):
-        print(f"[baseline seed {42 + i}] ...", flush=True)
-        runs.append(massive.run_baseline(splits, margs, 42 + i))
+        seed = 42 + i
+        done = Path(args.out) / "baseline" / f"seed-{seed}.json"
+        sizes = {k: getattr(args, k) for k in ("max_train", "max_dev", "max_test", "epochs")}
+        if done.exists() and json.loads(done.read_text())["sizes"] == sizes:
+            runs.append(json.loads(done.read_text())["result"])
+            continue
+        if not train:
+            continue
+        print(f"[baseline seed {seed}] ...", flush=True)
+        splits = splits or load_splits(cfg.source("intent"), 42)
+        result = massive.run_baseline(splits, margs, seed)
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps({"sizes": sizes, "result": result}, indent=2))
+        runs.append(result)
+    if not runs:
+        return {}
     vals = {m: _ms([r[m] for r in runs]) for m in METRICS}
     vals["fit_s"] = _ms([r["fit_s"] for r in runs])
     vals["n"] = len(runs)
@@ -112,21 +147,62 @@ def _ms(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def table(rows: dict, base: dict | None) -> str:
+def table(rows: dict, base: dict | None, metrics=METRICS) -> str:
     out = []
     for system, v in rows.items():
         line = {"system": system, "seeds": v["n"]}
-        for m in METRICS:
+        for m in metrics:
             mean, std = v[m]
             line[m] = f"{mean:.4f} ± {std:.4f}"
             if base:
                 line[f"Δ {m}"] = f"{mean - base[m][0]:+.4f}"
         line["fit_s"] = f"{v['fit_s'][0]:.0f}"
+        if v.get("trainable"):
+            line["trainable"] = f"{v['trainable'][0]:,.0f}"
+        if v.get("peak_mb"):
+            line["peak_rss_mb"] = f"{v['peak_mb'][0]:.0f}"
         out.append(line)
-    cols = ["system", "seeds", *METRICS, "fit_s"]
+    cols = ["system", "seeds", *metrics, "fit_s", "trainable", "peak_rss_mb"]
     if base:
-        cols += [f"Δ {m}" for m in METRICS]
+        cols += [f"Δ {m}" for m in metrics]
     return format_table(out, cols)
+
+
+def compare(cfg, out: Path, strategies: list[str], seeds: int, train: bool) -> list:
+    """Train what is missing (`train`), or only collect the finished runs. Collect only when
+    no other process is still training into `out`: a missing run would be started here."""
+    if train:
+        return run_comparison(cfg, out, strategies, seeds)
+    return [
+        RunOutcome(s, i, run_name(s, i), "reused")
+        for s in strategies
+        for i in range(seeds)
+        if (out / "runs" / run_name(s, i) / "metrics.json").exists()
+    ]
+
+
+def banking_wnut_config(args):
+    """BANKING77 intents + WNUT-17 entities (benchmarks/multidata.py's sources) at our sizes."""
+    import multidata
+
+    margs = argparse.Namespace(
+        train=args.max_train, eval=args.max_dev, max_length=64, head_lr=1e-3,
+        backbone_lr=1e-4, epochs=args.epochs, batch_size=32, seed=42,
+    )  # fmt: skip
+    raw = multidata.base_config(margs, ["intent", "entities"])
+    raw["compare"] = {"settings": {"top-k": {"plan.k": 3}}}
+    return validate_config(raw)
+
+
+def main_banking_wnut(args, strategies: list[str], start: float) -> None:
+    out = Path(args.out)
+    train = "strategies" in args.parts
+    outcomes = compare(banking_wnut_config(args), out / "strategies", strategies, args.seeds, train)
+    write_report(out / "strategies", outcomes, header=f"BANKING77 + WNUT-17: {vars(args)}")
+    rows, best = summary_rows(out / "strategies", outcomes, metrics=BW_METRICS)
+    print(table(rows, None, BW_METRICS))
+    print(f"best strategy by dev score: {best}")
+    save(args, start, rows=rows, best=best)
 
 
 def main(argv=None) -> None:
@@ -134,30 +210,32 @@ def main(argv=None) -> None:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=UserWarning)
     start = time.perf_counter()
+    strategies = [s for s in args.strategies.split(",") if s]
+    if args.dataset == "banking-wnut":
+        return main_banking_wnut(args, strategies, start)
     out = Path(args.out)
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     source = massive.subset_files(data, massive_args(args), 42)  # one subset, every system
-    strategies = [s for s in args.strategies.split(",") if s]
-    outcomes = run_comparison(base_config(args, source), out / "strategies", strategies, args.seeds)
+    cfg = base_config(args, source)
+    outcomes = compare(cfg, out / "strategies", strategies, args.seeds, "strategies" in args.parts)
     write_report(out / "strategies", outcomes, header=f"MASSIVE en-US subset: {vars(args)}")
     rows, best = summary_rows(out / "strategies", outcomes)
     if not args.no_crf and best:
         crf_out = out / "crf"
-        crf_outcomes = run_comparison(
-            base_config(args, source, crf=True), crf_out, [best], args.seeds
-        )
+        crf_cfg = base_config(args, source, crf=True)
+        crf_outcomes = compare(crf_cfg, crf_out, [best], args.seeds, "crf" in args.parts)
         write_report(crf_out, crf_outcomes, header="slots with crf: true")
         crf_rows, _ = summary_rows(crf_out, crf_outcomes, prefix="crf+")
         rows.update(crf_rows)
     base = None
     if not args.no_baseline:
-        baseline = baseline_rows(args, source)
-        base = next(iter(baseline.values()))
+        baseline = baseline_rows(args, source, train="baseline" in args.parts)
+        base = next(iter(baseline.values()), None)
         rows = {**baseline, **rows}
     print(table(rows, base))
     verdict = {}
-    if base and best:
+    if base and best in rows:
         b = rows[best]
         verdict = {m: b[m][0] - base[m][0] for m in METRICS}
         met = all(d >= 0 for d in verdict.values())
@@ -165,14 +243,15 @@ def main(argv=None) -> None:
     skipped = [f"{o.name}: {o.reason}" for o in outcomes if o.status in ("skipped", "failed")]
     for line in skipped:
         print("not run:", line)
+    save(args, start, rows=rows, best=best, best_minus_baseline=verdict, skipped=skipped)
+
+
+def save(args, start: float, **results) -> None:
     info = {
         "machine": machine(),
         "args": vars(args),
         "versions": versions("polyhead", "torch", "transformers", "lightning"),
-        "rows": rows,
-        "best": best,
-        "best_minus_baseline": verdict,
-        "skipped": skipped,
+        **results,
         "wall_s": time.perf_counter() - start,
     }
     print(f"wrote {write_json(args.json, json.loads(json.dumps(info)))}")

@@ -34,6 +34,29 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
+DEMO = REPO / "src" / "polyhead" / "demo_data"
+
+
+def demo_raw(backbone, *, train: int | None = 32, eval: int = 16, test: bool = True, **sections):
+    """A dict config: intent + slots on a slice of the demo data the package ships (full
+    fine-tuning, 3 epochs of batch 8, no progress bar, no early stopping), with `sections`
+    deep-merged over it. `train=None` keeps every training sentence; `test=False`: no test."""
+    data = {"train": str(DEMO / "train.jsonl"), "dev": str(DEMO / "dev.jsonl")}
+    if test:
+        data["test"] = str(DEMO / "test.jsonl")
+    if train is not None:
+        data["max_train_examples"] = train
+    data["max_eval_examples"] = eval
+    base = {
+        "model": {"backbone": str(backbone), "max_length": 24},
+        "data": data,
+        "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
+        "plan": {"strategy": "full", "head_lr": 3e-3, "backbone_lr": 1e-3},
+        "trainer": {"epochs": 3, "batch_size": 8, "progress": False, "patience": None},
+    }
+    return deep_merge(base, sections)
+
+
 FAMILIES = ["bert", "roberta", "distilbert", "deberta-v2", "mpnet"]
 
 

@@ -14,9 +14,8 @@ import pytest
 import yaml
 
 from polyhead.cli import main
-from tests.conftest import REPO
+from tests.conftest import DEMO, demo_raw
 
-DEMO = REPO / "src" / "polyhead" / "demo_data"
 ENTITY_KEYS = {"type", "text", "start_char", "end_char", "start_word", "end_word"}
 QUICK = ["--set", "trainer.epochs=2", "--set", "data.max_train_examples=24"]
 
@@ -24,18 +23,7 @@ QUICK = ["--set", "trainer.epochs=2", "--set", "data.max_train_examples=24"]
 @pytest.fixture(scope="module")
 def config_file(tiny_bert, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cli-config") / "run.yaml"
-    raw = {
-        "model": {"backbone": str(tiny_bert), "max_length": 24},
-        "data": {
-            "train": str(DEMO / "train.jsonl"),
-            "dev": str(DEMO / "dev.jsonl"),
-            "test": str(DEMO / "test.jsonl"),
-            "max_eval_examples": 16,
-        },
-        "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
-        "plan": {"strategy": "full"},
-        "trainer": {"batch_size": 8, "progress": False, "patience": None},
-    }
+    raw = demo_raw(tiny_bert, train=None, plan={"strategy": "full"})
     path.write_text(yaml.safe_dump(raw))
     return path
 

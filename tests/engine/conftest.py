@@ -10,9 +10,7 @@ import pytest
 import torch
 
 from polyhead.config import RunConfig, validate_config
-from tests.conftest import REPO, deep_merge, make_tiny_backbone
-
-DEMO = REPO / "src" / "polyhead" / "demo_data"
+from tests.conftest import demo_raw, make_tiny_backbone
 
 
 @pytest.fixture(scope="session")
@@ -22,20 +20,7 @@ def bert4(tmp_path_factory) -> Path:
 
 def raw_config(backbone: Path, **sections) -> dict:
     """intent + slots on 32 demo sentences (4 steps/epoch), 3 epochs, no early stopping."""
-    base = {
-        "model": {"backbone": str(backbone), "max_length": 24},
-        "data": {
-            "train": str(DEMO / "train.jsonl"),
-            "dev": str(DEMO / "dev.jsonl"),
-            "test": str(DEMO / "test.jsonl"),
-            "max_train_examples": 32,
-            "max_eval_examples": 16,
-        },
-        "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
-        "plan": {"strategy": "full", "head_lr": 3e-3, "backbone_lr": 1e-3},
-        "trainer": {"epochs": 3, "batch_size": 8, "progress": False, "patience": None},
-    }
-    return deep_merge(base, sections)
+    return demo_raw(backbone, **sections)
 
 
 def run_config(backbone: Path, **sections) -> RunConfig:

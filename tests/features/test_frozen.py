@@ -11,7 +11,8 @@ from polyhead.engine.evaluation import evaluate_examples
 from polyhead.engine.train import train
 from polyhead.model import MultiTaskModel
 from polyhead.predict import Predictor
-from tests.features.conftest import DEMO, run_config
+from tests.conftest import DEMO
+from tests.features.conftest import run_config
 
 TEXTS = ["wake me up at seven tomorrow", "play jazz by miles davis", "", "weather in paris"]
 

@@ -9,7 +9,8 @@ import torch
 from polyhead.engine.train import prepare
 from polyhead.features.keys import entry_key, tokenizer_fingerprint
 from polyhead.features.source import BackboneCache
-from tests.features.conftest import DEMO, run_config
+from tests.conftest import DEMO
+from tests.features.conftest import run_config
 
 
 def _keys(cfg, tweak=None) -> tuple[str, str]:

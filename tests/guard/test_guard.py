@@ -16,29 +16,18 @@ from polyhead.engine.evaluation import evaluate_examples
 from polyhead.engine.guard import TEACHER_FILE, Distillation, DriftGuard, GradCosine
 from polyhead.engine.train import prepare, train
 from polyhead.errors import ConfigError
-from tests.conftest import REPO
-
-DEMO = REPO / "src" / "polyhead" / "demo_data"
+from tests.conftest import demo_raw
 
 
 def demo_config(backbone, **sections):
-    raw = {
-        "model": {"backbone": str(backbone), "max_length": 24},
-        "data": {
-            "train": str(DEMO / "train.jsonl"),
-            "dev": str(DEMO / "dev.jsonl"),
-            "max_train_examples": 32,
-            "max_eval_examples": 24,
-        },
-        "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
-        "plan": {
-            "strategy": "freeze-head",
-            "frozen_heads": ["intent"],
-            "head_lr": 1e-2,
-            "backbone_lr": 1e-2,
-        },
-        "trainer": {"epochs": 2, "batch_size": 8, "patience": None, "progress": False},
-    }
+    plan = {"strategy": "freeze-head", "frozen_heads": ["intent"], "head_lr": 1e-2}
+    raw = demo_raw(
+        backbone,
+        eval=24,
+        test=False,
+        plan={**plan, "backbone_lr": 1e-2},
+        trainer={"epochs": 2},
+    )
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value}
     return validate_config(raw)

@@ -19,9 +19,8 @@ from polyhead.errors import ConfigError, PolyheadError
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
 from polyhead.model.lora import adapter_parameter_count
 from polyhead.plan import build_plan
-from tests.conftest import FAMILIES, REPO
+from tests.conftest import FAMILIES, demo_raw
 
-DEMO = REPO / "src" / "polyhead" / "demo_data"
 TEXTS = ["wake me up at five am", "play some jazz", "what is the weather in paris", "hi"]
 
 
@@ -106,19 +105,13 @@ def test_merged_equals_unmerged(tiny_bert, tmp_path):
 
 def lora_config(backbone, **trainer):
     return validate_config(
-        {
-            "model": {"backbone": str(backbone), "max_length": 24},
-            "data": {
-                "train": str(DEMO / "train.jsonl"),
-                "dev": str(DEMO / "dev.jsonl"),
-                "max_train_examples": 48,
-                "max_eval_examples": 16,
-            },
-            "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
-            "plan": {"strategy": "lora", "head_lr": 1e-2, "lora_lr": 1e-2, "lora": {"r": 4}},
-            "trainer": {"epochs": 1, "batch_size": 8, "patience": None, "progress": False}
-            | trainer,
-        }
+        demo_raw(
+            backbone,
+            train=48,
+            test=False,
+            plan={"strategy": "lora", "head_lr": 1e-2, "lora_lr": 1e-2, "lora": {"r": 4}},
+            trainer={"epochs": 1, **trainer},
+        )
     )
 
 

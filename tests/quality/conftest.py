@@ -7,28 +7,20 @@ from pathlib import Path
 import pytest
 
 from polyhead.config import validate_config
-
-DEMO = Path(__file__).resolve().parents[2] / "src" / "polyhead" / "demo_data"
+from tests.conftest import demo_raw
 
 
 def tiny_run_config(backbone: Path, **tasks_extra) -> dict:
     """A dict config: intent + slots on 64 demo sentences, one epoch, no progress bar."""
-    tasks = {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}}
-    for name, extra in tasks_extra.items():
-        tasks[name].update(extra)
-    return {
-        "model": {"backbone": str(backbone), "max_length": 32},
-        "data": {
-            "train": str(DEMO / "train.jsonl"),
-            "dev": str(DEMO / "dev.jsonl"),
-            "test": str(DEMO / "test.jsonl"),
-            "max_train_examples": 64,
-            "max_eval_examples": 24,
-        },
-        "tasks": tasks,
-        "plan": {"strategy": "full", "head_lr": 5e-3, "backbone_lr": 1e-3},
-        "trainer": {"epochs": 1, "batch_size": 16, "progress": False, "patience": None},
-    }
+    return demo_raw(
+        backbone,
+        train=64,
+        eval=24,
+        model={"max_length": 32},
+        tasks=tasks_extra,
+        plan={"head_lr": 5e-3},
+        trainer={"epochs": 1, "batch_size": 16},
+    )
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from polyhead.config import RunConfig, validate_config
-from tests.conftest import REPO, make_tiny_backbone
+from tests.conftest import demo_raw, make_tiny_backbone
 
-DEMO = REPO / "src" / "polyhead" / "demo_data"
 STEPS_PER_EPOCH, EPOCHS = 6, 3
 
 
@@ -24,34 +23,22 @@ def rel_bert(tmp_path_factory) -> Path:
 
 
 def raw_config(backbone: Path, **trainer) -> dict:
-    return {
-        "model": {
-            "backbone": str(backbone),
-            "max_length": 24,
-            "hidden_dropout": 0.0,
-            "attention_dropout": 0.0,
-        },
-        "data": {
-            "train": str(DEMO / "train.jsonl"),
-            "dev": str(DEMO / "dev.jsonl"),
-            "max_train_examples": 48,
-            "max_eval_examples": 31,
-        },
-        "tasks": {
-            "intent": {"kind": "sentence", "dropout": 0.0},
-            "slots": {"kind": "token", "dropout": 0.0},
-        },
-        "plan": {"strategy": "gradual", "head_lr": 3e-3, "backbone_lr": 1e-3},
-        "trainer": {
+    no_dropout = {"dropout": 0.0}
+    return demo_raw(
+        backbone,
+        train=48,
+        eval=31,
+        test=False,
+        model={"hidden_dropout": 0.0, "attention_dropout": 0.0},
+        tasks={"intent": no_dropout, "slots": no_dropout},
+        plan={"strategy": "gradual"},
+        trainer={
             "epochs": EPOCHS,
-            "batch_size": 8,
-            "progress": False,
-            "patience": None,
             "accelerator": "cpu",
             "log_every_n_steps": 1,
             **trainer,
         },
-    }
+    )
 
 
 def config(backbone: Path, **trainer) -> RunConfig:

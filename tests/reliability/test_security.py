@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from polyhead.cli.app import error_line
+from polyhead.errors import ConfigError
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
 from polyhead.model.artifact import save_artifact
 
@@ -92,10 +93,34 @@ def test_custom_model_code_runs_only_with_trust_remote_code(tmp_path):
         )
     )
     (folder / "planted.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ConfigError, match="model.trust_remote_code") as info:
         load_backbone(str(folder))
     assert not marker.exists()
-    assert "trust_remote_code" in str(info.value)
+    assert "\n" not in str(info.value) and "config.json" in str(info.value)
+
+
+def test_a_backbone_folder_with_pickled_weights_only_is_refused(rel_bert, tmp_path):
+    from polyhead.model.backbone import load_backbone
+
+    marker, folder = tmp_path / "pwned", tmp_path / "bin-only"
+    folder.mkdir()
+    for f in rel_bert.iterdir():
+        if f.name != "model.safetensors":
+            (folder / f.name).write_bytes(f.read_bytes())
+    plant(folder / "pytorch_model.bin", marker)
+    with pytest.raises(ConfigError, match="model.backbone.*safetensors only") as info:
+        load_backbone(str(folder))
+    assert not marker.exists()
+    assert "\n" not in str(info.value)
+
+
+def test_an_unknown_hub_name_offline_is_one_line(monkeypatch):
+    from polyhead.model.backbone import load_backbone
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match="model.backbone.*no-such-org/no-such-model") as info:
+        load_backbone("no-such-org/no-such-model")
+    assert "\n" not in str(info.value)
 
 
 def test_server_requests_carry_texts_not_paths():

@@ -261,7 +261,12 @@ def train(
             remove_stale_temporaries(run_dir)  # what a kill left half-written
         _write_setup(run_dir, cfg, plan)
     best_cb = BestArtifactCallback(
-        run_dir / "model", lambda: {"plan": plan.to_json()}, cfg.trainer.min_delta
+        run_dir / "model",
+        lambda: {"plan": plan.to_json()},
+        cfg.trainer.min_delta,
+        static_backbone=not any(
+            p.startswith("backbone.") for g in plan.ever_trained for p in g.params
+        ),
     )
     module = PolyheadModule(model, plan, cfg, (data.sources, data.kinds, data.label_sets))
     # Backbone outputs from the feature cache in epochs where the backbone (or its lower

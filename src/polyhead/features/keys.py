@@ -24,8 +24,13 @@ def sha256_file(path: Path) -> str:
 
 def backbone_fingerprint(backbone: torch.nn.Module) -> str:
     """sha256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    return tensors_fingerprint(backbone.state_dict().items())
+
+
+def tensors_fingerprint(items) -> str:
+    """sha256 over (name, tensor) pairs: name, dtype, shape and bytes, in name order."""
     h = hashlib.sha256()
-    for name, tensor in sorted(backbone.state_dict().items()):
+    for name, tensor in sorted(items, key=lambda kv: kv[0]):
         t = tensor.detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         # viewed as bytes: numpy has no bfloat16, and the bytes are what the hash is about

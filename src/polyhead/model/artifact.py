@@ -40,12 +40,16 @@ def _versions() -> dict[str, str]:
     }
 
 
-def save_artifact(model, path, extra: dict | None = None) -> Path:
+def save_artifact(
+    model, path, extra: dict | None = None, reuse_backbone: Path | None = None
+) -> Path:
+    """`reuse_backbone`: an artifact's backbone/ holding exactly this model's backbone (a run
+    whose backbone never trains): its files are hard-linked instead of written again."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        _write(model, tmp, extra or {})
+        _write(model, tmp, extra or {}, reuse_backbone)
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -53,11 +57,14 @@ def save_artifact(model, path, extra: dict | None = None) -> Path:
     return path
 
 
-def _write(model, tmp: Path, extra: dict) -> None:
+def _write(model, tmp: Path, extra: dict, reuse_backbone: Path | None = None) -> None:
     quiet_hf()
-    backbone = _plain_backbone(model)
-    backbone.save_pretrained(tmp / "backbone", safe_serialization=True)
-    model.tokenizer.save_pretrained(tmp / "backbone")
+    if reuse_backbone is not None and (reuse_backbone / "config.json").exists():
+        _link_tree(reuse_backbone, tmp / "backbone")
+    else:
+        backbone = _plain_backbone(model)
+        backbone.save_pretrained(tmp / "backbone", safe_serialization=True)
+        model.tokenizer.save_pretrained(tmp / "backbone")
     heads = {
         f"{n}.{k}": v.detach().cpu().contiguous()
         for n, h in model.heads.items()
@@ -78,6 +85,21 @@ def _write(model, tmp: Path, extra: dict) -> None:
 def _plain_backbone(model):
     """The backbone to write in HF format (LoRA-wrapped backbones provide their own hook)."""
     return getattr(model, "export_backbone", lambda: model.backbone)()
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    """Hard links (a copy where the filesystem has none): the replaced artifact's removal
+    then drops only its names, never the data the new one points at."""
+    for file in src.rglob("*"):
+        target = dest / file.relative_to(src)
+        if file.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(file, target)
+        except OSError:
+            shutil.copy2(file, target)
 
 
 def replace_dir(tmp: Path, dest: Path) -> None:

@@ -3,6 +3,7 @@ and generic discovery of layer groups (embeddings, each block in order, pooler).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,13 +57,46 @@ def load_backbone(
     """Load (model, tokenizer) from safetensors only; never unpickles."""
     source = resolve_backbone(name)
     quiet_hf()
-    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    _refuse_remote_code(source, trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:  # offline hub name, unknown model_type: one line
+        raise ConfigError("model.backbone", f"{source}: cannot load ({_first_line(e)})") from None
     _set_dropout(config, "hidden", hidden_dropout)
     _set_dropout(config, "attention", attention_dropout)
-    model = AutoModel.from_pretrained(
-        source, config=config, use_safetensors=True, trust_remote_code=trust_remote_code
-    )
+    try:
+        model = AutoModel.from_pretrained(
+            source, config=config, use_safetensors=True, trust_remote_code=trust_remote_code
+        )
+    except OSError as e:  # e.g. only pytorch_model.bin: never unpickled
+        raise ConfigError(
+            "model.backbone",
+            f"{source}: no loadable model.safetensors; weights are read from safetensors only "
+            f"({_first_line(e)})",
+        ) from None
     return model, load_tokenizer(source, config.model_type, trust_remote_code)
+
+
+def _refuse_remote_code(source: str, trust_remote_code: bool) -> None:
+    """A folder whose config.json maps to its own code: refused by name unless trusted
+    (transformers refuses too, but with a multi-line message about the hub)."""
+    config = Path(source) / "config.json"
+    if trust_remote_code or not config.exists():
+        return
+    try:
+        auto_map = json.loads(config.read_text()).get("auto_map")
+    except (json.JSONDecodeError, AttributeError):
+        return  # transformers reports the broken file
+    if auto_map:
+        raise ConfigError(
+            "model.trust_remote_code",
+            f"{config} maps to custom code ({', '.join(sorted(auto_map))}); it runs only "
+            "with model.trust_remote_code: true, set it if you trust that folder",
+        )
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def quiet_hf() -> None:
