@@ -219,15 +219,18 @@ def main(argv=None) -> None:
     source = massive.subset_files(data, massive_args(args), 42)  # one subset, every system
     cfg = base_config(args, source)
     outcomes = compare(cfg, out / "strategies", strategies, args.seeds, "strategies" in args.parts)
-    write_report(out / "strategies", outcomes, header=f"MASSIVE en-US subset: {vars(args)}")
-    rows, best = summary_rows(out / "strategies", outcomes)
+    rows, best = {}, None
+    if outcomes:
+        write_report(out / "strategies", outcomes, header=f"MASSIVE en-US subset: {vars(args)}")
+        rows, best = summary_rows(out / "strategies", outcomes)
     if not args.no_crf and best:
         crf_out = out / "crf"
         crf_cfg = base_config(args, source, crf=True)
         crf_outcomes = compare(crf_cfg, crf_out, [best], args.seeds, "crf" in args.parts)
-        write_report(crf_out, crf_outcomes, header="slots with crf: true")
-        crf_rows, _ = summary_rows(crf_out, crf_outcomes, prefix="crf+")
-        rows.update(crf_rows)
+        if crf_outcomes:
+            write_report(crf_out, crf_outcomes, header="slots with crf: true")
+            crf_rows, _ = summary_rows(crf_out, crf_outcomes, prefix="crf+")
+            rows.update(crf_rows)
     base = None
     if not args.no_baseline:
         baseline = baseline_rows(args, source, train="baseline" in args.parts)
