@@ -223,10 +223,13 @@ def main(argv=None) -> None:
     if outcomes:
         write_report(out / "strategies", outcomes, header=f"MASSIVE en-US subset: {vars(args)}")
         rows, best = summary_rows(out / "strategies", outcomes)
-    if not args.no_crf and best:
+    # The CRF is a token head's option: it goes on the best strategy that trains one.
+    trained = {k: v for k, v in rows.items() if k != "frozen" and v.get("dev_score")}
+    crf_on = max(trained, key=lambda k: trained[k]["dev_score"][0]) if trained else None
+    if not args.no_crf and crf_on:
         crf_out = out / "crf"
         crf_cfg = base_config(args, source, crf=True)
-        crf_outcomes = compare(crf_cfg, crf_out, [best], args.seeds, "crf" in args.parts)
+        crf_outcomes = compare(crf_cfg, crf_out, [crf_on], args.seeds, "crf" in args.parts)
         if crf_outcomes:
             write_report(crf_out, crf_outcomes, header="slots with crf: true")
             crf_rows, _ = summary_rows(crf_out, crf_outcomes, prefix="crf+")

@@ -66,9 +66,12 @@ class PolyheadModule(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer) -> None:
         if faults.drop_skipped_grads(self):
             return
-        grads = [p.grad.detach().float().norm() for p in self.parameters() if p.grad is not None]
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         if grads:
-            norm = float(torch.stack(grads).norm())
+            # fused per-tensor norms over the optimised tensors only: a Python loop over every
+            # model parameter cost ~1.4 ms a step, a tenth of a step with cached features
+            norms = torch._foreach_norm([g.detach() for g in grads])
+            norm = float(torch.linalg.vector_norm(torch.stack([n.float() for n in norms])))
             self.grad_norms.append(norm)
             if self._logging_step():
                 self.log("train/grad_norm", norm, batch_size=1)
