@@ -14,6 +14,7 @@ over all tokens; the weights drift apart by rounding-sized amounts that can flip
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 from tests.reliability.conftest import EPOCHS, history, polyhead_cmd, write_config
@@ -25,9 +26,16 @@ def test_two_processes_match_one_and_count_every_dev_example_once(
     ref_dir, ref = reference_run
     run_dir, cfg_path = tmp_path / "run", write_config(tmp_path, rel_bert)
     cmd = polyhead_cmd("train", cfg_path, "--devices", 2, "--strategy", "ddp", "--out", run_dir)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=500)
+    # its own feature cache, so the entries are built here, not reused from the reference run
+    env = {**os.environ, "POLYHEAD_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=500, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("run directory") + proc.stderr.count("run directory") == 1
+    # The feature cache (heads-only epoch, then the layer boundary): built by rank 0 alone,
+    # each entry once, while the other rank waited and then opened it.
+    lines = (proc.stdout + proc.stderr).splitlines()
+    builds = [ln[ln.index("feature cache:") :] for ln in lines if "feature cache: comp" in ln]
+    assert builds and len(builds) == len(set(builds)), builds
 
     runs = history(run_dir), history(ref_dir)
     assert [len(h) for h in runs] == [EPOCHS, EPOCHS]

@@ -35,6 +35,21 @@ class PolyheadModule(pl.LightningModule):
             return self.model(batch)
         return self.model.output_from_features(feats, batch)
 
+    def _prepare_cache(self, split: str) -> None:
+        """This epoch's cache entries, before the first batch. Under DDP rank 0 builds and
+        publishes them while the others wait, then they open them: no rank recomputes one."""
+        if self.feature_source is None:
+            return
+        rank_zero = self.global_rank == 0
+        if not rank_zero:
+            self.trainer.strategy.barrier("polyhead-feature-cache")
+        self.feature_source.prepare(self.model, split, self.current_epoch)
+        if rank_zero:
+            self.trainer.strategy.barrier("polyhead-feature-cache")
+
+    def on_train_epoch_start(self) -> None:
+        self._prepare_cache("train")
+
     # ---- training ------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         out = self._forward(batch, "train")
@@ -150,6 +165,7 @@ class PolyheadModule(pl.LightningModule):
             )
 
     def on_validation_epoch_start(self) -> None:
+        self._prepare_cache("dev")
         self._start("dev")
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):

@@ -139,6 +139,15 @@ class BackboneCache:
             "embedding": model.pooling.finish(pooled),
         }
 
+    def prepare(self, model, split: str, epoch: int) -> None:
+        """Open (or build) every entry `split` needs at `epoch`, before its first batch."""
+        b = self.boundary(model, epoch)
+        if b is None:
+            return
+        for source, rows in enumerate(self.data.rows(split)):
+            if rows:
+                self.entry(model, b, split, source)
+
     # ---- entries -------------------------------------------------------------------------
     def entry(self, model, boundary: int, split: str, source: int) -> dict[str, np.ndarray]:
         """The cached arrays for one data source's split, built on first use."""
