@@ -73,6 +73,25 @@ def test_nll_ignores_rows_without_words_and_padding():
     assert torch.allclose(crf.nll(emissions, tags, mask), alone)
 
 
+def test_nll_is_per_word_like_the_token_cross_entropy():
+    """Rows of 1 and 3 words: the batch NLL is the sum of path NLLs over the 4 words, so a
+    long sentence weighs by its words and the scale matches a per-token cross-entropy."""
+    crf = CRF(LABELS)
+    with torch.no_grad():
+        crf.transitions.normal_()
+    emissions = torch.randn(2, 3, len(LABELS))
+    tags = torch.tensor([[1, -100, -100], [1, 2, 0]])
+    mask = tags != -100
+    one = crf.nll(emissions[:1, :1], tags[:1, :1], mask[:1, :1])  # path NLL / 1 word
+    three = crf.nll(emissions[1:], tags[1:], mask[1:])  # path NLL / 3 words
+    assert torch.allclose(crf.nll(emissions, tags, mask), (1 * one + 3 * three) / 4)
+    # a single word with no transitions: the per-word NLL is exactly the cross-entropy
+    # of the start + emission + end scores
+    logits = crf.start + emissions[0, 0] + crf.end
+    ce = torch.nn.functional.cross_entropy(logits[None], tags[0, :1])
+    assert torch.allclose(one, ce, atol=1e-6)
+
+
 def test_compact_gathers_first_subwords_in_order():
     word_ids = torch.tensor([[-1, 0, 0, 1, 2, 2, -1], [-1, 0, 1, -1, -1, -1, -1]])
     firsts = first_subword_mask(word_ids)

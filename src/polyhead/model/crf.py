@@ -77,7 +77,11 @@ class CRF(nn.Module):
         self.register_buffer("start_allowed", start_ok, persistent=False)
 
     def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean negative log-likelihood over rows with at least one word.
+        """Negative log-likelihood of the batch's tag paths per word (pytorch-crf's
+        `token_mean`): on the scale of the token cross-entropy it replaces. A per-sentence
+        mean is ~words x larger, and in a multi-task model it then dominated the shared
+        gradient norm, so clipping starved the other tasks (MASSIVE: intent accuracy fell
+        0.83 -> 0.71 with `crf: true`, BENCHMARKS.md).
 
         emissions (B, W, L), tags (B, W) (any value where mask is False), mask (B, W) bool.
         """
@@ -85,7 +89,7 @@ class CRF(nn.Module):
         rows = mask.any(1)  # (B,)
         tags = tags.clamp(min=0) * mask  # (B, W): masked positions point at tag 0, unused
         nll = self._log_partition(emissions, mask) - self._path_score(emissions, tags, mask)
-        return nll[rows].sum() / rows.sum().clamp(min=1)
+        return nll[rows].sum() / mask.sum().clamp(min=1)
 
     def _path_score(self, emissions, tags, mask) -> torch.Tensor:
         m = mask.float()  # (B, W)
