@@ -24,31 +24,45 @@ SLOTS = {
 
 TEMPLATES = {
     "set_alarm": [
-        "wake me up at {time} {date}", "set an alarm for {time}", "alarm at {time} please",
-        "please set an alarm {date} at {time}", "i need an alarm for {time} {date}",
+        "wake me up at {time} {date}",
+        "set an alarm for {time}",
+        "alarm at {time} please",
+        "please set an alarm {date} at {time}",
+        "i need an alarm for {time} {date}",
     ],
     "weather_query": [
-        "what is the weather in {city} {date}", "will it rain in {city}",
-        "how cold is it in {city} {date}", "weather forecast for {city}",
+        "what is the weather in {city} {date}",
+        "will it rain in {city}",
+        "how cold is it in {city} {date}",
+        "weather forecast for {city}",
         "is it sunny in {city} {date}",
     ],
     "play_music": [
-        "play some {genre}", "play {artist}", "put on {genre} by {artist}",
-        "i want to hear {artist}", "start a {genre} playlist",
+        "play some {genre}",
+        "play {artist}",
+        "put on {genre} by {artist}",
+        "i want to hear {artist}",
+        "start a {genre} playlist",
     ],
     "book_restaurant": [
         "book a table for {number} at an {cuisine} place {date}",
-        "find me a {cuisine} restaurant in {city}", "reserve {cuisine} for {number} at {time}",
-        "i want {cuisine} food {date}", "table for {number} {date} at {time}",
+        "find me a {cuisine} restaurant in {city}",
+        "reserve {cuisine} for {number} at {time}",
+        "i want {cuisine} food {date}",
+        "table for {number} {date} at {time}",
     ],
     "send_message": [
-        "text {person} that i am late", "send a message to {person}",
-        "tell {person} i will call at {time}", "message {person} about dinner {date}",
+        "text {person} that i am late",
+        "send a message to {person}",
+        "tell {person} i will call at {time}",
+        "message {person} about dinner {date}",
         "remind {person} about the meeting {date}",
     ],
     "set_reminder": [
-        "remind me to call {person} {date}", "set a reminder for {time} {date}",
-        "remind me at {time} to buy milk", "create a reminder {date} to pay rent",
+        "remind me to call {person} {date}",
+        "set a reminder for {time} {date}",
+        "remind me at {time} to buy milk",
+        "create a reminder {date} to pay rent",
     ],
 }
 
