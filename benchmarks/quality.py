@@ -124,8 +124,9 @@ def baseline_rows(args, source: dict, train: bool = True) -> dict:
         seed = 42 + i
         done = Path(args.out) / "baseline" / f"seed-{seed}.json"
         sizes = {k: getattr(args, k) for k in ("max_train", "max_dev", "max_test", "epochs")}
-        if done.exists() and json.loads(done.read_text())["sizes"] == sizes:
-            runs.append(json.loads(done.read_text())["result"])
+        saved = json.loads(done.read_text()) if done.exists() else None
+        if saved and saved["sizes"] == sizes:
+            runs.append(saved["result"])
             continue
         if not train:
             continue

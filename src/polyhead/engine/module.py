@@ -85,7 +85,7 @@ class PolyheadModule(pl.LightningModule):
         if grads:
             # fused per-tensor norms over the optimised tensors only: a Python loop over every
             # model parameter cost ~1.4 ms a step, a tenth of a step with cached features
-            norms = torch._foreach_norm([g.detach() for g in grads])
+            norms = torch._foreach_norm(grads)
             norm = float(torch.linalg.vector_norm(torch.stack([n.float() for n in norms])))
             self.grad_norms.append(norm)
             if self._logging_step():
@@ -112,7 +112,7 @@ class PolyheadModule(pl.LightningModule):
         from, so a checkpoint need not carry them."""
         if self.plan is None:
             return []
-        trained = {p for g in self.plan.ever_trained for p in g.params}
+        trained = self.plan.ever_trained_params
         return [f"model.{n}" for n, _ in self.model.named_parameters() if n not in trained]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -139,7 +139,8 @@ class PolyheadModule(pl.LightningModule):
         missing = [k for k in fixed["keys"] if k not in own]
         if missing or tensors_fingerprint((k, own[k]) for k in fixed["keys"]) != fixed["sha256"]:
             raise PolyheadError(
-                "checkpoint: its frozen weights are rebuilt from model.backbone, but the "
+                f"{self.trainer.ckpt_path or 'checkpoint'}: its frozen weights are rebuilt "
+                "from model.backbone, but the "
                 "weights there now differ from the ones the run started from "
                 f"({'missing ' + missing[0] if missing else 'hash mismatch'}); "
                 "resume with the same model.backbone"

@@ -264,9 +264,7 @@ def train(
         run_dir / "model",
         lambda: {"plan": plan.to_json()},
         cfg.trainer.min_delta,
-        static_backbone=not any(
-            p.startswith("backbone.") for g in plan.ever_trained for p in g.params
-        ),
+        static_backbone=not plan.trains_backbone,
     )
     module = PolyheadModule(model, plan, cfg, (data.sources, data.kinds, data.label_sets))
     # Backbone outputs from the feature cache in epochs where the backbone (or its lower

@@ -82,6 +82,15 @@ class TrainingPlan:
     def ever_trained(self) -> list[PlannedGroup]:
         return [g for g in self.groups if g.start_epoch is not None]
 
+    @property
+    def ever_trained_params(self) -> set[str]:
+        """Names of the parameters some epoch trains; every other one keeps its start value."""
+        return {p for g in self.ever_trained for p in g.params}
+
+    @property
+    def trains_backbone(self) -> bool:
+        return any(p.startswith("backbone.") for p in self.ever_trained_params)
+
     # ---- freezing ------------------------------------------------------------------------
     def trainable(self, epoch: int) -> list[str]:
         return [g.name for g in self.groups if g.trains_at(epoch)]
