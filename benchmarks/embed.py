@@ -25,6 +25,7 @@ from common import format_table, machine, shared_data, versions, write_json  # n
 from polyhead.data import read_examples  # noqa: E402
 from polyhead.model.backbone import default_model_path  # noqa: E402
 from polyhead.model.loading import load_any  # noqa: E402
+from polyhead.predict import encode  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,7 +50,7 @@ def encoders(batch_size: int) -> dict:
     poly = load_any("minilm")
     st = SentenceTransformer(str(default_model_path()), device="cpu")
     return {
-        "polyhead": lambda texts: poly.encode(texts, batch_size=batch_size),
+        "polyhead": lambda texts: encode(poly, texts, batch_size=batch_size),
         "sentence-transformers": lambda texts: st.encode(
             texts, batch_size=batch_size, convert_to_numpy=True
         ),

@@ -191,11 +191,13 @@ def encode_throughput(backbone: Path, args) -> dict[str, float]:
     from sentence_transformers import SentenceTransformer
 
     from polyhead.model.loading import load_any
+    from polyhead.predict import encode as polyhead_encode
 
     device = "cpu" if args.smoke else "cuda"
     texts = [" ".join(r["tokens"]) for r in training_examples(args.encode_texts)]
+    poly = load_any(str(backbone), device=device)
     systems = {
-        "polyhead": load_any(str(backbone), device=device).encode,
+        "polyhead": lambda texts, **kw: polyhead_encode(poly, texts, **kw),
         "sentence-transformers": SentenceTransformer(str(backbone), device=device).encode,
     }
     out = {}

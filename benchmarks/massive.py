@@ -42,7 +42,7 @@ from common import format_table, machine, shared_data, timed, versions, write_js
 from polyhead import evaluate as M  # noqa: E402
 from polyhead.config import validate_config  # noqa: E402
 from polyhead.data import IGNORE_INDEX, LabelSet  # noqa: E402
-from polyhead.engine.datamodule import load_splits  # noqa: E402
+from polyhead.data.sources import load_splits  # noqa: E402
 from polyhead.engine.train import train  # noqa: E402
 from polyhead.model.backbone import default_model_path  # noqa: E402
 

@@ -33,11 +33,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import massive  # noqa: E402  (the baseline and the data subsets live there)
 from common import format_table, machine, versions, write_json  # noqa: E402
-from polyhead.compare.collect import aggregate, best_run, load_run  # noqa: E402
+from polyhead.compare.collect import aggregate, best_run
 from polyhead.compare.report import write_report  # noqa: E402
 from polyhead.compare.runner import RunOutcome, run_comparison, run_name  # noqa: E402
 from polyhead.config import validate_config  # noqa: E402
-from polyhead.engine.datamodule import load_splits  # noqa: E402
+from polyhead.data.sources import load_splits  # noqa: E402
+from polyhead.report.runs import load_run  # noqa: E402
 
 METRICS = {
     "intent_accuracy": "test/intent/accuracy",

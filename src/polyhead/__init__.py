@@ -1,3 +1,5 @@
 """polyhead: train one pretrained transformer, many task heads."""
 
-__version__ = "0.1.0"
+from polyhead.version import __version__
+
+__all__ = ["__version__"]

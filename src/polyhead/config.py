@@ -7,84 +7,60 @@ Relative data paths are resolved against the config file's folder.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from polyhead.data.sources import DataSource
 from polyhead.errors import ConfigError
-from polyhead.model.spec import LayerSelection, PoolingMode, TaskKind
+from polyhead.model.spec import (
+    TASK_NAME,
+    LayerSelection,
+    ModelSettings,
+    ModelSpec,
+    TaskSettings,
+    TaskSpec,
+)
 
-STRATEGIES = ("frozen", "heads", "freeze-head", "top-k", "full", "gradual", "custom", "lora")
+# The training strategies (polyhead.plan.strategies has one function for each name).
+StrategyName = Literal[
+    "frozen", "heads", "freeze-head", "top-k", "full", "gradual", "custom", "lora"
+]
+STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class DataSource(_Strict):
-    """Where a task's examples come from: one file/folder with splits, or a file per split."""
+class TaskConfig(TaskSettings):
+    """`tasks.<name>`: the head's settings (polyhead.model.spec.TaskSettings) plus where its
+    data comes from and how it is weighted in training and model selection."""
 
-    path: str | None = None
-    train: str | None = None
-    dev: str | None = None
-    test: str | None = None
-    format: Literal["conll", "massive", "jsonl", "csv", "seqio"] | None = None
-    train_split: str = "train"
-    dev_split: str = "dev"
-    test_split: str = "test"
-    tag_column: int = -1
-    text_field: str = "text"
-    label_field: str = "label"
-    strict_bio: bool = False
-    dev_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="carve dev from train")
-    max_train_examples: int | None = Field(None, gt=0)
-    max_eval_examples: int | None = Field(None, gt=0)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    @model_validator(mode="after")
-    def _has_train(self) -> DataSource:
-        if not (self.path or self.train):
-            raise ValueError("give `path` (one file with splits) or `train` (and dev/test)")
-        return self
-
-    def key(self) -> tuple:
-        """Tasks with the same key label the same sentences (e.g. intent + slots)."""
-        return tuple(sorted(self.model_dump().items()))
-
-
-class TaskConfig(_Strict):
-    kind: TaskKind
     data: DataSource | None = None
-    loss_weight: float = Field(1.0, ge=0.0)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    hidden_size: int | None = Field(None, gt=0)
     metric_weight: float = Field(1.0, ge=0.0, description="weight in the combined score")
-    crf: bool = Field(False, description="token tasks: CRF layer + Viterbi (valid BIO only)")
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="sentence tasks")
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="balanced: loss weight n / (labels * count) per label (non-CRF)"
     )
 
     @model_validator(mode="after")
-    def _levers(self) -> TaskConfig:
-        if self.crf and self.kind != "token":
-            raise ValueError("crf applies to token tasks only")
-        if self.label_smoothing and self.kind != "sentence":
-            raise ValueError("label_smoothing applies to sentence tasks only")
+    def _weights(self) -> TaskConfig:
         if self.crf and self.class_weights != "none":
             raise ValueError("class_weights cannot combine with crf (the CRF loss is per path)")
         return self
 
 
-class ModelConfig(_Strict):
-    backbone: str = "minilm"
-    pooling: PoolingMode = "mean"
-    normalize: bool = True
-    max_length: int = Field(128, gt=2, le=4096)
-    hidden_dropout: float | None = Field(None, ge=0.0, lt=1.0)
-    attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
-    trust_remote_code: bool = False
+class ModelConfig(ModelSettings):
+    """`model:`: the model's settings (polyhead.model.spec.ModelSettings) plus what only
+    training needs."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
     reinit_top: int = Field(
         0,
         ge=0,
@@ -104,7 +80,7 @@ class LoraSettings(_Strict):
 
 
 class PlanConfig(_Strict):
-    strategy: Literal[STRATEGIES] = "full"  # type: ignore[valid-type]
+    strategy: StrategyName = "full"
     head_lr: float = Field(1e-3, gt=0.0)
     backbone_lr: float = Field(5e-5, gt=0.0)
     layer_decay: float = Field(1.0, gt=0.0, le=1.0)
@@ -120,6 +96,15 @@ class PlanConfig(_Strict):
     unfreeze_floor: int = Field(0, ge=0, description="gradual: lowest depth (0=embeddings)")
     lora: LoraSettings = Field(default_factory=LoraSettings)
     lora_lr: float | None = Field(None, gt=0.0, description="lora: adapter LR (backbone_lr)")
+
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> PlanConfig:
+        """The per-strategy rules, checked here only."""
+        if self.strategy == "freeze-head" and not self.frozen_heads:
+            raise ConfigError("plan.frozen_heads", "strategy freeze-head needs at least one head")
+        if self.strategy == "top-k" and self.k is None:
+            raise ConfigError("plan.k", "strategy top-k needs k (number of top layers to train)")
+        return self
 
 
 class TrainerConfig(_Strict):
@@ -152,7 +137,9 @@ class TrainerConfig(_Strict):
 class CompareConfig(_Strict):
     """Defaults for `polyhead compare` (the command line overrides them)."""
 
-    strategies: list[str] = Field(default_factory=lambda: ["heads", "top-k", "gradual", "full"])
+    strategies: list[StrategyName] = Field(
+        default_factory=lambda: ["heads", "top-k", "gradual", "full"]
+    )
     seeds: int = Field(3, ge=1)
     settings: dict[str, dict[str, object]] = Field(
         default_factory=dict, description="strategy -> {dotted.field: value} for its runs"
@@ -207,10 +194,12 @@ class RunConfig(_Strict):
             raise ConfigError(
                 "plan.frozen_heads", f"no task named {unknown}; tasks are {sorted(self.tasks)}"
             )
-        if self.plan.strategy == "freeze-head" and not self.plan.frozen_heads:
-            raise ConfigError("plan.frozen_heads", "strategy freeze-head needs at least one head")
-        if self.plan.strategy == "top-k" and self.plan.k is None:
-            raise ConfigError("plan.k", "strategy top-k needs k (number of top layers to train)")
+        bad = [n for n in self.tasks if not re.fullmatch(TASK_NAME, n)]
+        if bad:
+            raise ConfigError(
+                f"tasks.{bad[0]}",
+                "task names are identifiers (letters, digits, '_' and '-', not first a digit)",
+            )
         self._check_guard()
         return self
 
@@ -232,8 +221,30 @@ class RunConfig(_Strict):
     def source(self, task: str) -> DataSource:
         return self.tasks[task].data or self.data  # type: ignore[return-value]
 
+    def task_sources(self) -> dict[str, DataSource]:
+        return {name: self.source(name) for name in self.tasks}
 
-def _set_dotted(raw: dict, dotted: str, value) -> None:
+    def kinds(self) -> dict[str, str]:
+        return {name: t.kind for name, t in self.tasks.items()}
+
+    def to_spec(self, labels: dict[str, list[str]], class_weights: dict | None = None) -> ModelSpec:
+        """The ModelSpec this config describes, once the label sets are known: every field is
+        the one declared in the model's settings, copied whole."""
+        task_fields = set(TaskSettings.model_fields)
+        tasks = [
+            TaskSpec(
+                name=name,
+                labels=list(labels[name]),
+                class_weights=(class_weights or {}).get(name),
+                **t.model_dump(include=task_fields),
+            )
+            for name, t in self.tasks.items()
+        ]
+        model = self.model.model_dump(include=set(ModelSettings.model_fields))
+        return ModelSpec(**model, tasks=tasks, layers=self.features.layers)
+
+
+def set_dotted(raw: dict, dotted: str, value) -> None:
     node = raw
     parts = dotted.split(".")
     for part in parts[:-1]:
@@ -285,7 +296,7 @@ def load_config(path, overrides: list[str] | None = None) -> RunConfig:
     if not isinstance(raw, dict):
         raise ConfigError("CONFIG", f"{path}: expected a mapping at the top level")
     for key, value in parse_overrides(overrides or []):
-        _set_dotted(raw, key, value)
+        set_dotted(raw, key, value)
     _resolve_paths(raw, path.parent)
     return validate_config(raw)
 

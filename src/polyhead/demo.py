@@ -14,14 +14,14 @@ EXAMPLES = Path(__file__).parent / "examples"
 
 
 def main() -> None:
-    from polyhead.cli.app import _setup_logging
+    from polyhead.cli.app import setup_logging
     from polyhead.config import load_config
     from polyhead.engine.train import train
     from polyhead.predict import Predictor
-    from polyhead.report import print_metrics
+    from polyhead.report.tables import print_metrics
 
     console = Console()
-    _setup_logging()
+    setup_logging()
     cfg = load_config(EXAMPLES / "demo.yaml")
     run_dir = Path(tempfile.mkdtemp(prefix="polyhead-demo-"))
     console.rule("polyhead demo: one MiniLM backbone, an intent head and a slot head")

@@ -1,9 +1,24 @@
-"""Batched inference shared by the CLI, the server and export checks."""
+"""Inference: texts in, per-task predictions or sentence embeddings out. The one tokenization
+path for inference (`encode_words_batch`) serves `Predictor`, `encode`, the server and the
+ONNX export, so they all see the same windows and truncation.
+
+Long inputs are split into overlapping windows by the fast tokenizer itself
+(`return_overflowing_tokens` + `stride`), so every word gets a prediction: a word takes the
+prediction of the window where it sits furthest from an edge; sentence logits and the
+embedding are averaged over a text's windows.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from polyhead.data.align import first_subwords
+from polyhead.data.example import split_words
+from polyhead.data.rows import MODEL_INPUTS
+from polyhead.evaluate import entities_from_tags
+
+DEFAULT_STRIDE = 32  # tokens shared by neighbouring windows of a long text
 
 
 def length_sorted_batches(texts: list[str], batch_size: int, progress: bool = False, what=""):
@@ -13,29 +28,76 @@ def length_sorted_batches(texts: list[str], batch_size: int, progress: bool = Fa
     if not progress or len(chunks) < 4:
         yield from chunks
         return
-    from rich.progress import track
+    from rich.progress import track  # only when a bar is shown
 
     yield from track(chunks, description=f"{what} {len(texts)} texts")
 
 
+def encode_words_batch(tokenizer, batch_words: list[list[str]], max_length: int, stride: int):
+    """Pre-split words -> (encoding with tensors, owner): row r is a window of text owner[r].
+
+    An empty text still gets one window ([CLS] [SEP]) so it has a sentence prediction."""
+    enc = tokenizer(
+        [w or [""] for w in batch_words],
+        is_split_into_words=True,
+        truncation=True,
+        max_length=max_length,
+        stride=min(stride, max_length // 4),
+        return_overflowing_tokens=True,
+        padding=True,
+        return_tensors="pt",
+    )
+    return enc, enc.pop("overflow_to_sample_mapping").tolist()
+
+
+def model_inputs(enc) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in enc.items() if k in MODEL_INPUTS}
+
+
+def tokenize(model, texts: list[str], stride: int = DEFAULT_STRIDE) -> dict[str, torch.Tensor]:
+    """Model inputs for `texts` (one row per window; one per text unless a text is longer
+    than max_length), e.g. to call `model(batch)` or trace an export."""
+    enc, _ = encode_words_batch(
+        model.tokenizer, [split_words(t)[0] for t in texts], model.spec.max_length, stride
+    )
+    return model_inputs(enc)
+
+
+def _device(model):
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def encode(model, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """Sentence embeddings (N, H) float32, batched by length like sentence-transformers; a
+    text longer than max_length gets the mean of its windows' embeddings."""
+    was_training = model.training
+    model.eval()
+    out = np.zeros((len(texts), model.hidden_size), dtype=np.float32)
+    for idx in length_sorted_batches(texts, batch_size, progress, "embedding"):
+        words = [split_words(texts[i])[0] for i in idx]
+        enc, owner = encode_words_batch(
+            model.tokenizer, words, model.spec.max_length, DEFAULT_STRIDE
+        )
+        feats = model.features({k: v.to(_device(model)) for k, v in model_inputs(enc).items()})
+        emb = feats["embedding"].float().cpu()
+        owner_t = torch.tensor(owner)
+        for j, i in enumerate(idx):
+            out[i] = emb[owner_t == j].mean(0).numpy()
+    model.train(was_training)
+    return out
+
+
 class Predictor:
-    """Texts in, per-task predictions out; used by `polyhead predict`, the server and export.
+    """Texts in, per-task predictions out; used by `polyhead predict`, the server and export."""
 
-    Long inputs are split into overlapping windows by the fast tokenizer itself
-    (`return_overflowing_tokens` + `stride`), so every word gets a prediction: a word takes the
-    prediction of the window where it sits furthest from an edge; sentence logits and the
-    embedding are averaged over a text's windows.
-    """
-
-    def __init__(self, model, batch_size: int = 32, stride: int = 32):
+    def __init__(self, model, batch_size: int = 32, stride: int = DEFAULT_STRIDE):
         self.model, self.batch_size, self.stride = model.eval(), batch_size, stride
         self.kinds = {t.name: t.kind for t in model.spec.tasks}
         self.labels = {t.name: t.labels for t in model.spec.tasks}
         self.crfs = model.crf_heads()  # these token tasks keep raw scores for Viterbi
 
     def predict(self, texts: list[str], embeddings: bool = False) -> list[dict]:
-        from polyhead.data.example import split_words
-
         words = [split_words(t) for t in texts]
         results: list[dict] = [None] * len(texts)  # type: ignore[list-item]
         for idx in length_sorted_batches(texts, self.batch_size):
@@ -44,26 +106,11 @@ class Predictor:
                 results[i] = self._format(texts[i], *words[i], raw[j], embeddings)
         return results
 
-    def _encode(self, batch_words: list[list[str]]):
-        tok, max_len = self.model.tokenizer, self.model.spec.max_length
-        # An empty text still gets one window ([CLS] [SEP]) so it has a sentence prediction.
-        enc = tok(
-            [w or [""] for w in batch_words],
-            is_split_into_words=True,
-            truncation=True,
-            max_length=max_len,
-            stride=min(self.stride, max_len // 4),
-            return_overflowing_tokens=True,
-            padding=True,
-            return_tensors="pt",
-        )
-        return enc, enc.pop("overflow_to_sample_mapping").tolist()
-
     @torch.inference_mode()
     def _run(self, batch_words: list[list[str]]) -> list[dict]:
-        enc, owner = self._encode(batch_words)
-        keep = ("input_ids", "attention_mask", "token_type_ids")
-        embedding, logits = self._forward({k: v for k, v in enc.items() if k in keep})
+        tok, max_len = self.model.tokenizer, self.model.spec.max_length
+        enc, owner = encode_words_batch(tok, batch_words, max_len, self.stride)
+        embedding, logits = self._forward(model_inputs(enc))
         out = []
         for i, words in enumerate(batch_words):
             rows = [r for r, o in enumerate(owner) if o == i]
@@ -80,7 +127,7 @@ class Predictor:
     def _forward(self, inputs: dict[str, torch.Tensor]):
         """One batch of windows -> (W, H) embeddings and task -> logits; the ONNX predictor
         overrides only this."""
-        device = next(self.model.parameters()).device
+        device = _device(self.model)
         feats = self.model.features({k: v.to(device) for k, v in inputs.items()})
         return feats["embedding"], self.model.head_logits(feats)
 
@@ -91,12 +138,7 @@ class Predictor:
         probs = torch.zeros(n_words, logits.shape[-1])
         best_margin = torch.full((n_words,), -1)
         for r in rows:
-            word_ids = enc.word_ids(r)
-            firsts = [
-                (t, w)
-                for t, w in enumerate(word_ids)
-                if w is not None and (t == 0 or word_ids[t - 1] != w)
-            ]
+            firsts = first_subwords(enc.word_ids(r))
             if not firsts:
                 continue
             lo, hi = firsts[0][1], firsts[-1][1]
@@ -109,8 +151,6 @@ class Predictor:
         return probs
 
     def _format(self, text, words, offsets, raw, embeddings) -> dict:
-        from polyhead.evaluate import entities_from_tags
-
         item: dict = {"text": text}
         for task, kind in self.kinds.items():
             names = self.labels[task]

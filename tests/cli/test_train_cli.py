@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from polyhead.cli import main
+from polyhead.plan import plan_json
 from tests.conftest import DEMO, demo_raw
 
 ENTITY_KEYS = {"type", "text", "start_char", "end_char", "start_word", "end_word"}
@@ -76,7 +77,7 @@ def test_plan_json_is_the_plan_the_trainer_builds(monkeypatch, capsys, config_fi
     code, out, err = polyhead(monkeypatch, capsys, "plan", str(config_file), *sets, "--json")
     assert code == 0, err
     _, _, plan = prepare(load_config(config_file, overrides))
-    assert json.loads(out) == plan.to_json()
+    assert json.loads(out) == plan_json(plan)
 
 
 def test_evaluate_json(monkeypatch, capsys, trained):

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from polyhead.compare.report import write_report
 from polyhead.compare.runner import run_comparison, run_config
 from polyhead.config import validate_config
-from tests.quality.conftest import tiny_run_config
+from tests.model.quality.conftest import tiny_run_config
 
 STRATEGIES = ["heads", "full", "freeze-head"]  # freeze-head without frozen_heads: skipped
 

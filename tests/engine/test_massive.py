@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from polyhead.config import validate_config
-from polyhead.engine.datamodule import load_splits
+from polyhead.data.sources import load_splits
 from polyhead.engine.train import train
 from polyhead.evaluate import sentence_metrics, token_metrics
 

@@ -14,6 +14,7 @@ from polyhead.export.formats import export_artifact
 from polyhead.export.hf import merge_adapters
 from polyhead.model import MultiTaskModel
 from polyhead.model.lora import add_adapters
+from polyhead.predict import tokenize
 
 TEXTS = ["wake me up at five am", "play jazz", ""]
 
@@ -39,7 +40,7 @@ def test_backbone_loads_with_automodel_and_heads_rebuild_the_logits(artifact, tm
     report = export_artifact(str(artifact), "hf", out)
     assert report == {"format": "hf", "out": str(out), "merged": False}
     model = MultiTaskModel.load(artifact)
-    batch = model.tokenize(TEXTS)
+    batch = tokenize(model, TEXTS)
     with torch.inference_mode():
         hidden = AutoModel.from_pretrained(out).eval()(**batch).last_hidden_state
         feats = model.features(batch)
@@ -72,7 +73,7 @@ def test_lora_adapters_kept_apart_or_merged(artifact, tmp_path):
             if "lora_B" in name:
                 p.normal_(0, 0.5)
     model.eval().save(tmp_path / "lora-art")
-    batch = model.tokenize(TEXTS)
+    batch = tokenize(model, TEXTS)
     with torch.inference_mode():
         adapted = model.features(batch)["token_embeddings"]
 

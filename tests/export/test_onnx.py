@@ -17,6 +17,7 @@ from polyhead.export.formats import export_artifact
 from polyhead.export.onnx import META_FILE, ONNX_FILE, make_session
 from polyhead.export.runtime import load_predictor
 from polyhead.model import MultiTaskModel
+from polyhead.predict import tokenize
 from tests.serve.conftest import free_port, tiny_artifact, wait_healthy
 
 TEXTS = [
@@ -47,7 +48,7 @@ def test_graph_inputs_outputs_and_dynamic_axes(onnx_export):
 def test_onnxruntime_matches_pytorch_at_other_shapes(onnx_export, artifact, texts):
     out, _ = onnx_export
     model = MultiTaskModel.load(artifact)
-    batch = model.tokenize(texts)
+    batch = tokenize(model, texts)
     with torch.inference_mode():
         feats = model.features(batch)
         expected = [feats["embedding"], *model.head_logits(feats).values()]

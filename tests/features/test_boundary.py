@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from polyhead.config import PlanConfig
-from polyhead.engine.datamodule import collate
+from polyhead.data.rows import collate
 from polyhead.features.extract import boundary_mismatch, only_layers, upper_features
 from polyhead.features.source import backbone_boundary
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec

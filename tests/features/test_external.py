@@ -7,7 +7,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from polyhead.config import ClassifierConfig
-from polyhead.features.external import UNSEEN_LOGIT, fit_classifier, make_estimator
+from polyhead.features.external import fit_classifier, make_estimator
+from polyhead.model.linear import UNSEEN_LOGIT
 
 
 def _data(classes, n=120, dim=6, seed=0):

@@ -10,7 +10,7 @@ from polyhead.data import read_examples
 from polyhead.engine.evaluation import evaluate_examples
 from polyhead.engine.train import train
 from polyhead.model import MultiTaskModel
-from polyhead.predict import Predictor
+from polyhead.predict import Predictor, tokenize
 from tests.conftest import DEMO
 from tests.features.conftest import run_config
 
@@ -43,7 +43,7 @@ def test_frozen_run_saves_array_classifiers_that_predict_and_evaluate(tiny_bert,
     assert model.spec.layers.last_n == 2 and model.hidden_size == 64  # concat of 2 x 32
     assert set(model.external_heads) == {"intent", "slots"}
     # the external heads are what head_logits returns
-    batch = model.tokenize(TEXTS)
+    batch = tokenize(model, TEXTS)
     feats = model.features(batch)
     torch.testing.assert_close(
         model.head_logits(feats)["intent"], model.external_heads["intent"](feats)

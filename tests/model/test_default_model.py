@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from polyhead.model.loading import load_any
+from polyhead.predict import encode
 
 
 @pytest.mark.slow
@@ -15,7 +16,7 @@ def test_embeddings_match_sentence_transformers(shared_data):
 
     lines = (shared_data / "massive_en_us" / "en-US.jsonl").read_text().splitlines()
     texts = [json.loads(line)["utt"] for line in lines[:1000]]
-    ours = load_any("minilm").encode(texts, batch_size=64)
+    ours = encode(load_any("minilm"), texts, batch_size=64)
     ref = st.SentenceTransformer(str(default_model_path()), device="cpu").encode(
         texts, batch_size=64
     )

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from polyhead.model import IGNORE_INDEX, ModelSpec, MultiTaskModel, TaskSpec
+from polyhead.data.align import IGNORE_INDEX
+from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
+from polyhead.predict import encode, tokenize
 from tests.conftest import FAMILIES
 
 
@@ -20,7 +22,7 @@ TEXTS = ["wake me up at five am", "play some jazz", "", "x"]
 @pytest.mark.parametrize("family", FAMILIES)
 def test_forward_shapes_and_layer_groups(tiny_backbones, family):
     model = MultiTaskModel(_spec(tiny_backbones[family])).eval()
-    batch = model.tokenize(TEXTS)
+    batch = tokenize(model, TEXTS)
     out = model(batch)
     B, T = batch["input_ids"].shape
     assert out.embedding.shape == (B, 32)
@@ -38,7 +40,7 @@ def test_forward_shapes_and_layer_groups(tiny_backbones, family):
 
 def test_loss_is_weighted_sum_over_present_tasks(tiny_bert):
     model = MultiTaskModel(_spec(tiny_bert)).eval()
-    batch = model.tokenize(TEXTS[:2])
+    batch = tokenize(model, TEXTS[:2])
     T = batch["input_ids"].shape[1]
     slots = torch.full((2, T), IGNORE_INDEX)
     slots[:, 1] = 1
@@ -58,12 +60,14 @@ def test_save_load_bit_identical(tiny_backbones, family, tmp_path):
     model = MultiTaskModel(_spec(tiny_backbones[family], pooling="max")).eval()
     model.save(tmp_path / "art")
     loaded = MultiTaskModel.load(tmp_path / "art")
-    batch = model.tokenize(TEXTS)
+    batch = tokenize(model, TEXTS)
     a, b = model(batch), loaded(batch)
     assert torch.equal(a.embedding, b.embedding)
     for name in a.logits:
         assert torch.equal(a.logits[name], b.logits[name])
-    assert loaded.spec == model.spec
+    # the saved spec names the backbone without this machine's paths (its folder's name)
+    assert loaded.spec == model.spec.model_copy(update={"backbone": family})
+    assert str(tmp_path) not in (tmp_path / "art" / "polyhead.json").read_text()
     assert not list(tmp_path.glob(".art.tmp-*"))  # temp dir renamed away
 
 
@@ -75,16 +79,16 @@ def test_artifact_has_no_pickles(tiny_bert, tmp_path):
 
 def test_encode_normalised_and_order_preserved(tiny_bert):
     model = MultiTaskModel(_spec(tiny_bert))
-    emb = model.encode(TEXTS, batch_size=2)
+    emb = encode(model, TEXTS, batch_size=2)
     assert emb.shape == (4, 32) and emb.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
-    single = model.encode([TEXTS[1]])
+    single = encode(model, [TEXTS[1]])
     np.testing.assert_allclose(emb[1], single[0], atol=1e-5)
 
 
 def test_pooling_modes_differ(tiny_bert):
     embs = {
-        mode: MultiTaskModel(_spec(tiny_bert, pooling=mode, normalize=False)).encode(TEXTS[:2])
+        mode: encode(MultiTaskModel(_spec(tiny_bert, pooling=mode, normalize=False)), TEXTS[:2])
         for mode in ("mean", "cls", "max")
     }
     assert not np.allclose(embs["mean"], embs["cls"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from polyhead.config import PlanConfig
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
@@ -30,7 +31,11 @@ def model(bert4) -> MultiTaskModel:
 
 
 def plan_for(model, epochs: int = 4, **cfg) -> TrainingPlan:
-    return build_plan(model, PlanConfig(**cfg), epochs)
+    try:
+        plan_cfg = PlanConfig(**cfg)
+    except ValidationError as e:  # a per-strategy rule of PlanConfig: its ConfigError
+        raise e.errors()[0]["ctx"]["error"] from None
+    return build_plan(model, plan_cfg, epochs)
 
 
 def params_of(model, groups: list[str]) -> set[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from polyhead.config import PlanConfig
-from polyhead.plan import build_plan
+from polyhead.plan import build_plan, param_groups
 from tests.conftest import FAMILIES
 from tests.plan.conftest import tiny_model, trainable_names
 
@@ -21,7 +21,7 @@ def test_full_plan_covers_every_parameter_once(tiny_backbones, family):
     pooler = {p for g in plan.groups if g.kind == "pooler" for p in g.params}
     plan.apply(model, 0)
     assert trainable_names(model) == set(every) - pooler
-    in_optimizer = [id(p) for g in plan.optimizer_param_groups(model) for p in g["params"]]
+    in_optimizer = [id(p) for g in param_groups(plan, model) for p in g["params"]]
     assert len(in_optimizer) == len(set(in_optimizer))
     assert set(in_optimizer) == {id(p) for n, p in model.named_parameters() if n not in pooler}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from polyhead.plan import param_groups, scheduler
+from polyhead.predict import tokenize
 from tests.plan.conftest import plan_for
 
 LRS = {
@@ -25,14 +27,14 @@ def _names(model, group: dict) -> list[str]:
 
 def test_layer_decay_learning_rates(model):
     plan = plan_for(model, strategy="full", head_lr=1e-3, backbone_lr=1e-4, layer_decay=0.5)
-    groups = plan.optimizer_param_groups(model)
+    groups = param_groups(plan, model)
     assert {g["group"]: g["lr"] for g in groups} == pytest.approx(LRS, rel=1e-12)
     assert {g.name: g.lr for g in plan.groups if g.start_epoch is not None} == pytest.approx(LRS)
 
 
 def test_weight_decay_only_on_matrices(model):
     plan = plan_for(model, strategy="full", weight_decay=0.1)
-    groups = plan.optimizer_param_groups(model)
+    groups = param_groups(plan, model)
     for g in groups:
         names = _names(model, g)
         if g["name"].endswith(".no_decay"):
@@ -49,7 +51,7 @@ def test_weight_decay_only_on_matrices(model):
 
 def test_every_future_group_is_registered_from_the_start(model):
     plan = plan_for(model, 6, strategy="gradual", unfreeze_every=2)
-    groups = plan.optimizer_param_groups(model)
+    groups = param_groups(plan, model)
     names = [g["name"] for g in groups]
     assert len(names) == len(set(names))
     assert {g["group"] for g in groups} == {"head:intent", "head:slots", "layer_3", "layer_2"}
@@ -62,12 +64,12 @@ def test_every_future_group_is_registered_from_the_start(model):
 def test_frozen_strategy_has_no_optimizer_groups(model):
     plan = plan_for(model, strategy="frozen")
     assert not plan.trains_anything
-    assert plan.optimizer_param_groups(model) == []
+    assert param_groups(plan, model) == []
 
 
 def _step(model, plan, optimizer, scheduler, epoch: int) -> None:
     plan.apply(model, epoch)
-    batch = model.tokenize(["play some jazz", "wake me up"])
+    batch = tokenize(model, ["play some jazz", "wake me up"])
     batch["labels.intent"] = torch.tensor([0, 1])
     optimizer.zero_grad(set_to_none=True)
     model(batch).loss.backward()
@@ -79,15 +81,15 @@ def test_adamw_leaves_groups_alone_until_they_open(model):
     """The design the plan rests on: a registered but frozen group gets no update and no
     weight decay, and the same optimizer updates it once its epoch comes."""
     plan = plan_for(model, 2, strategy="gradual", weight_decay=0.5, warmup_ratio=0.0)
-    optimizer = torch.optim.AdamW(plan.optimizer_param_groups(model))
-    scheduler = plan.scheduler(optimizer, steps_per_epoch=1)
+    optimizer = torch.optim.AdamW(param_groups(plan, model))
+    sched = scheduler(plan, optimizer, steps_per_epoch=1)
     layer_3 = model.get_parameter("backbone.encoder.layer.3.attention.self.query.weight")
     head = model.get_parameter("heads.intent.net.1.weight")
     before = layer_3.detach().clone(), head.detach().clone()
-    _step(model, plan, optimizer, scheduler, epoch=0)
+    _step(model, plan, optimizer, sched, epoch=0)
     assert torch.equal(layer_3, before[0])
     assert not torch.equal(head, before[1])
-    _step(model, plan, optimizer, scheduler, epoch=1)
+    _step(model, plan, optimizer, sched, epoch=1)
     assert not torch.equal(layer_3, before[0])
 
 
@@ -96,4 +98,4 @@ def test_parameters_of_another_model_are_refused(model, tiny_bert):
     from tests.plan.conftest import tiny_model
 
     with pytest.raises(ValueError, match="lacks"):
-        plan.optimizer_param_groups(tiny_model(tiny_bert))
+        param_groups(plan, tiny_model(tiny_bert))

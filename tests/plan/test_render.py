@@ -7,6 +7,7 @@ import json
 
 from rich.console import Console
 
+from polyhead.plan import plan_json, plan_table, plan_text
 from tests.plan.conftest import plan_for
 
 
@@ -15,7 +16,7 @@ def _gradual(model):
 
 
 def test_table_has_one_column_per_phase(model):
-    table = _gradual(model).table()
+    table = plan_table(_gradual(model))
     headers = [str(c.header) for c in table.columns]
     assert headers == ["group", "params", "lr", "epochs 0-1", "epochs 2-3", "epoch 4"]
     rows = list(table.columns[0].cells)
@@ -34,7 +35,7 @@ def test_table_has_one_column_per_phase(model):
 
 def test_totals_row_counts_trainable_params_per_phase(model):
     plan = _gradual(model)
-    table = plan.table()
+    table = plan_table(plan)
     n = {g.name: g.n_params for g in plan.groups}
     totals = [list(c.cells)[-1] for c in table.columns]
     assert totals[1] == f"{sum(p.numel() for p in model.parameters()):,}"
@@ -46,7 +47,7 @@ def test_totals_row_counts_trainable_params_per_phase(model):
 
 
 def test_text_shows_phases_lrs_and_notes(model):
-    text = _gradual(model).render_text()
+    text = plan_text(_gradual(model))
     assert "epochs 0-1" in text and "epoch 4" in text
     assert "head:slots: in plan.frozen_heads" in text
     assert "pooler: unused by polyhead pooling" in text
@@ -57,7 +58,7 @@ def test_text_shows_phases_lrs_and_notes(model):
 
 def test_table_fits_an_80_column_terminal(model):
     console = Console(width=80, record=True, file=io.StringIO())
-    console.print(plan_for(model, 7, strategy="gradual", unfreeze_every=2).table())
+    console.print(plan_table(plan_for(model, 7, strategy="gradual", unfreeze_every=2)))
     text = console.export_text()
     assert "…" not in text  # no group name or LR cut off
     assert "layer_3 " in text and "embeddings" in text
@@ -65,7 +66,7 @@ def test_table_fits_an_80_column_terminal(model):
 
 def test_json_round_trip(model):
     plan = _gradual(model)
-    data = plan.to_json()
+    data = plan_json(plan)
     assert json.loads(json.dumps(data)) == data
     assert set(data) == {
         "strategy",
@@ -98,9 +99,9 @@ def group_params(data: dict, name: str) -> int:
 
 
 def test_large_phase_totals_stay_narrow():
-    from polyhead.plan.render import _compact
+    from polyhead.plan.render import compact_count
 
-    assert [_compact(n) for n in (8_610, 99_999, 3_557_233, 109_482_240)] == [
+    assert [compact_count(n) for n in (8_610, 99_999, 3_557_233, 109_482_240)] == [
         "8,610",
         "99,999",
         "3.56M",

@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from polyhead.plan import param_groups, scheduler
+from polyhead.plan.optim import lr_lambdas
 from polyhead.plan.schedule import GroupSchedule
 from tests.plan.conftest import plan_for
 
@@ -45,20 +47,20 @@ def test_cosine_and_linear_shapes():
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "constant"])
 def test_lambdalr_follows_lr_at_for_every_optimizer_group(model, schedule):
     plan = plan_for(model, 3, strategy="gradual", schedule=schedule, warmup_ratio=0.2)
-    groups = plan.optimizer_param_groups(model)
+    groups = param_groups(plan, model)
     optimizer = torch.optim.AdamW(groups)
-    scheduler = plan.scheduler(optimizer, SPE)
+    sched = scheduler(plan, optimizer, SPE)
     for step in range(3 * SPE):
         for g in optimizer.param_groups:
             assert g["lr"] == pytest.approx(plan.lr_at(g["group"], step, SPE)), (g["name"], step)
         optimizer.step()
-        scheduler.step()
+        sched.step()
 
 
 def test_lambdas_align_with_optimizer_groups(model):
     plan = plan_for(model, 4, strategy="gradual")
-    groups = plan.optimizer_param_groups(model)
-    lambdas = plan.lr_lambdas(SPE)
+    groups = param_groups(plan, model)
+    lambdas = lr_lambdas(plan, SPE)
     assert len(lambdas) == len(groups)
     for g, fn in zip(groups, lambdas, strict=True):
         start = plan.group(g["group"]).start_epoch * SPE
@@ -70,5 +72,5 @@ def test_lambdas_align_with_optimizer_groups(model):
 def test_scheduler_refuses_an_optimizer_of_another_shape(model):
     plan = plan_for(model, strategy="full")
     optimizer = torch.optim.AdamW(model.parameters())
-    with pytest.raises(ValueError, match="optimizer_param_groups"):
-        plan.scheduler(optimizer, SPE)
+    with pytest.raises(ValueError, match="param_groups"):
+        scheduler(plan, optimizer, SPE)

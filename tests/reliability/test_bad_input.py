@@ -183,7 +183,7 @@ def test_tab_only_lines_crlf_and_bom_are_read_not_rejected(tmp_path):
 
 
 def test_unwritable_output_directory(tmp_path):
-    from polyhead.engine.train import prepare_run_dir
+    from polyhead.engine.rundir import prepare_run_dir
 
     blocker = write(tmp_path / "a-file", "")
     with pytest.raises(Exception) as info:
@@ -192,7 +192,7 @@ def test_unwritable_output_directory(tmp_path):
 
 
 def test_resume_without_a_checkpoint(tmp_path):
-    from polyhead.engine.train import prepare_run_dir
+    from polyhead.engine.rundir import prepare_run_dir
 
     with pytest.raises(Exception) as info:
         prepare_run_dir(tmp_path, resume=True)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from polyhead.data import LabelSet, read_examples
 from polyhead.data.example import Example
-from polyhead.engine.datamodule import SourceData, collate, encode_source
+from polyhead.data.rows import collate, encode_source
+from polyhead.data.sources import SourceData
 from polyhead.engine.evaluation import PredictionCollector
 from polyhead.evaluate import entities_from_tags
 from tests.data.test_align import tokenizer

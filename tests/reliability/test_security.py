@@ -14,7 +14,7 @@ import torch
 from polyhead.cli.app import error_line
 from polyhead.errors import ConfigError
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
-from polyhead.model.artifact import save_artifact
+from polyhead.model.artifact import save_artifact  # noqa: F401
 
 
 class Planted:

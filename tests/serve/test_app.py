@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
+from polyhead.predict import encode
 from tests.serve.conftest import INTENTS, SLOTS
 
 TEXTS = ["wake me up at five am", "play the rolling stones", "what is the weather in paris"]
@@ -47,7 +48,7 @@ def test_predict_with_embeddings_and_embed_endpoint(server, reference):
     assert res.status_code == 200
     body = res.json()
     assert body["dim"] == 32 and np.array(body["embeddings"]).shape == (3, 32)
-    expected = reference.model.encode(TEXTS)
+    expected = encode(reference.model, TEXTS)
     np.testing.assert_allclose(body["embeddings"], expected, atol=1e-5)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
 

@@ -1,4 +1,8 @@
-"""The `polyhead` command: each command parses arguments and hands off to one library call."""
+"""The `polyhead` command: each command parses arguments and hands off to one library call.
+
+In every command module, library imports sit inside the commands on purpose: `polyhead
+--help`, and a bad config or data file, answer before torch and transformers load (seconds).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
     _STATE["debug"] = debug
 
 
-def _read_lines(source: str) -> list[str]:
+def read_lines(source: str) -> list[str]:
     if source == "-":
         return [line.rstrip("\n") for line in sys.stdin]
     path = Path(source)
@@ -29,7 +33,7 @@ def _read_lines(source: str) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
     import logging
 
     from rich.logging import RichHandler
@@ -44,7 +48,7 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _config(path: Path, overrides: list[str] | None):
+def load_cli_config(path: Path, overrides: list[str] | None):
     from polyhead.config import load_config
 
     return load_config(path, overrides or [])

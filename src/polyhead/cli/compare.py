@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from polyhead.cli.app import _config, _setup_logging, app, console
+from polyhead.cli.app import app, console, load_cli_config, setup_logging
 
 
 @app.command()
@@ -34,23 +34,20 @@ def compare(
     report.html. Re-running the same command resumes: finished runs are not redone."""
     from polyhead.compare.report import write_report
     from polyhead.compare.runner import run_comparison
-    from polyhead.config import STRATEGIES
-    from polyhead.errors import ConfigError
 
-    _setup_logging()
-    cfg = _config(config, set_)
+    setup_logging()
     names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
-    unknown = [s for s in names or [] if s not in STRATEGIES]
-    if unknown:
-        raise ConfigError("--strategies", f"unknown {unknown}; choose from {', '.join(STRATEGIES)}")
+    # The strategy names are checked once, by the config: as compare.strategies.
+    overrides = [*(set_ or []), *([f"compare.strategies=[{','.join(names)}]"] if names else [])]
+    cfg = load_cli_config(config, overrides)
     out = out or Path("runs") / f"compare-{config.stem}"
 
     def show(o):
         console.print(f"{o.name}: {o.status}" + (f" ({o.reason})" if o.reason else ""))
 
-    outcomes = run_comparison(cfg, out, names, seeds, isolate=not in_process, on_event=show)
+    outcomes = run_comparison(cfg, out, None, seeds, isolate=not in_process, on_event=show)
     n_seeds = seeds or cfg.compare.seeds
-    ran = ", ".join(names or cfg.compare.strategies)
+    ran = ", ".join(cfg.compare.strategies)
     header = f"config: {config.name}; strategies: {ran}; seeds: {n_seeds}"
     report = write_report(out, outcomes, header=header)
     table = Table(title="strategy comparison (mean ± std over seeds)")

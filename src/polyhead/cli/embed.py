@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from polyhead.cli.app import _read_lines, app, console
+from polyhead.cli.app import app, console, read_lines
 
 
 @app.command()
@@ -20,9 +20,10 @@ def embed(
     import numpy as np
 
     from polyhead.model.loading import load_any
+    from polyhead.predict import encode
 
-    texts = _read_lines(source)
-    vectors = load_any(model).encode(texts, batch_size=batch_size, progress=True)
+    texts = read_lines(source)
+    vectors = encode(load_any(model), texts, batch_size=batch_size, progress=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, vectors)
     console.print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {out}")

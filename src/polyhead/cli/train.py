@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from polyhead.cli.app import _config, _read_lines, _setup_logging, app, console
+from polyhead.cli.app import app, console, load_cli_config, read_lines, setup_logging
 
 
 @app.command()
@@ -20,13 +20,14 @@ def plan(
     import json
 
     from polyhead.engine.train import prepare
+    from polyhead.plan import plan_json, plan_table
 
-    _setup_logging()
-    _, _, training_plan = prepare(_config(config, set_))
+    setup_logging()
+    _, _, training_plan = prepare(load_cli_config(config, set_))
     if as_json:
-        print(json.dumps(training_plan.to_json(), indent=2))
+        print(json.dumps(plan_json(training_plan), indent=2))
     else:
-        Console().print(training_plan.table())
+        Console().print(plan_table(training_plan))
 
 
 @app.command()
@@ -40,15 +41,16 @@ def train(
     num_nodes: int = typer.Option(None, "--num-nodes", min=1, help="trainer.num_nodes."),
 ):
     """Train a multi-task model; writes the best artifact, metrics.json, the plan and logs."""
-    _setup_logging()
+    setup_logging()
     flags = {"devices": devices, "strategy": strategy, "num_nodes": num_nodes}
     extra = [f"trainer.{k}={v}" for k, v in flags.items() if v is not None]
-    cfg = _config(config, [*(set_ or []), *extra])  # a bad config fails before heavy imports
+    # a bad config fails here, before the heavy imports below
+    cfg = load_cli_config(config, [*(set_ or []), *extra])
 
     from polyhead.engine.faults import is_main_process
-    from polyhead.engine.train import prepare_run_dir
+    from polyhead.engine.rundir import prepare_run_dir
     from polyhead.engine.train import train as run_training
-    from polyhead.report import print_metrics
+    from polyhead.report.tables import print_metrics
 
     run_dir = _run_dir(config, out, resume)
     prepare_run_dir(run_dir, resume=resume is not None)
@@ -93,9 +95,9 @@ def evaluate(
 
     from polyhead.engine.evaluation import evaluate_examples
     from polyhead.model.multitask import MultiTaskModel
-    from polyhead.report import print_metrics
+    from polyhead.report.tables import print_metrics
 
-    metrics = evaluate_examples(MultiTaskModel.load(artifact), examples)
+    metrics = evaluate_examples(MultiTaskModel.load(artifact), examples, where=str(data))
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -116,7 +118,7 @@ def predict(
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.predict import Predictor
 
-    texts = _read_lines(source)
+    texts = read_lines(source)
     if onnx:
         from polyhead.export.runtime import load_predictor
 

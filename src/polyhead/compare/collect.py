@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from polyhead.report.runs import TASK_METRICS, RunRecord, task_kinds
 
 SPLITS = ("dev", "test")
-# Per task kind, the metrics the table reports (the first is the task's main metric).
-TASK_METRICS = {"sentence": ("accuracy", "macro_f1"), "token": ("f1", "precision", "recall")}
-
-
-@dataclass
-class RunRecord:
-    strategy: str
-    seed: int
-    run_dir: Path
-    metrics: dict
-    history: list[dict]
-    outcome: dict
-    trainable_params: int | None
-
-    @property
-    def dev_score(self) -> float:
-        return float(self.metrics.get("dev", {}).get("score", float("nan")))
 
 
 @dataclass
@@ -41,42 +24,6 @@ class StrategyRow:
             return None
         std = statistics.stdev(vals) if len(vals) > 1 else 0.0
         return statistics.fmean(vals), std
-
-
-def load_run(run_dir: Path, strategy: str, seed: int) -> RunRecord | None:
-    """A finished run (metrics.json present), or None."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "metrics.json").exists():
-        return None
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    history = []
-    if (run_dir / "history.jsonl").exists():
-        lines = (run_dir / "history.jsonl").read_text().splitlines()
-        history = [json.loads(line) for line in lines if line.strip()]
-    outcome = {}
-    if (run_dir / "outcome.json").exists():
-        outcome = json.loads((run_dir / "outcome.json").read_text())
-    return RunRecord(strategy, seed, run_dir, metrics, history, outcome, _trainable(run_dir))
-
-
-def _trainable(run_dir: Path) -> int | None:
-    """Most weights trained at once, from plan.json's phases."""
-    path = run_dir / "plan.json"
-    if not path.exists():
-        return None
-    phases = json.loads(path.read_text()).get("phases") or []
-    counts = [p.get("trainable_params") for p in phases if p.get("trainable_params") is not None]
-    return max(counts) if counts else None
-
-
-def task_kinds(records: list[RunRecord]) -> dict[str, str]:
-    """task -> kind, read from the metrics (token tasks report entity F1)."""
-    kinds: dict[str, str] = {}
-    for rec in records:
-        for task, m in rec.metrics.get("dev", {}).items():
-            if isinstance(m, dict):
-                kinds[task] = "token" if "per_type" in m or "n_tokens" in m else "sentence"
-    return kinds
 
 
 def aggregate(records: list[RunRecord]) -> list[StrategyRow]:

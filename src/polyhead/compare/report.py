@@ -9,16 +9,10 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polyhead.compare import plots
-from polyhead.compare.collect import (
-    TASK_METRICS,
-    StrategyRow,
-    aggregate,
-    best_run,
-    load_run,
-    task_kinds,
-)
-from polyhead.compare.run_report import load_analysis
+from polyhead.compare.collect import StrategyRow, aggregate, best_run
+from polyhead.engine.run_report import load_analysis
+from polyhead.report import plots
+from polyhead.report.runs import TASK_METRICS, load_run, task_kinds
 
 Table = tuple[list[str], list[list[str]]]  # header, rows
 

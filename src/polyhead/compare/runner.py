@@ -30,8 +30,9 @@ from pathlib import Path
 
 import yaml
 
-from polyhead.config import STRATEGIES, RunConfig, validate_config
-from polyhead.errors import ConfigError, PolyheadError
+from polyhead.config import RunConfig, StrategyName, set_dotted, validate_config
+from polyhead.engine.train import train
+from polyhead.errors import PolyheadError
 
 log = logging.getLogger("polyhead")
 
@@ -57,10 +58,6 @@ def run_name(strategy: str, seed: int) -> str:
 
 def run_config(cfg: RunConfig, strategy: str, seed: int) -> RunConfig:
     """The base config with the strategy, its settings and the seed applied."""
-    from polyhead.config import _set_dotted
-
-    if strategy not in STRATEGIES:
-        raise ConfigError("--strategies", f"unknown strategy {strategy!r}; one of {STRATEGIES}")
     raw = cfg.model_dump()
     raw["plan"]["strategy"] = strategy
     raw["trainer"]["seed"] = cfg.trainer.seed + seed
@@ -68,21 +65,25 @@ def run_config(cfg: RunConfig, strategy: str, seed: int) -> RunConfig:
     if strategy == "top-k" and cfg.plan.k is not None:
         defaults = {}  # the config's own k wins over the default
     for dotted, value in {**defaults, **cfg.compare.settings.get(strategy, {})}.items():
-        _set_dotted(raw, dotted, value)
+        set_dotted(raw, dotted, value)
     return validate_config(raw)
 
 
 def run_comparison(
     cfg: RunConfig,
     out,
-    strategies: list[str] | None = None,
+    strategies: list[StrategyName] | None = None,
     seeds: int | None = None,
     isolate: bool = True,
     on_event=None,
 ) -> list[RunOutcome]:
     """Run what is missing, then return one outcome per (strategy, seed) in order."""
     out = Path(out)
-    strategies = strategies or cfg.compare.strategies
+    if strategies:  # checked like the config's own compare.strategies
+        raw = cfg.model_dump()
+        raw["compare"]["strategies"] = list(strategies)
+        cfg = validate_config(raw)
+    strategies = cfg.compare.strategies
     seeds = seeds or cfg.compare.seeds
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "configs").mkdir(exist_ok=True)
@@ -125,9 +126,7 @@ def _one_run(cfg: RunConfig, out: Path, strategy: str, seed: int, isolate: bool)
 
 def train_one(cfg: RunConfig, run_dir: Path, resume: bool, strategy, seed, scope) -> RunOutcome:
     """Train one run here and record its outcome in run_dir/outcome.json."""
-    import torch
-
-    from polyhead.engine.train import train
+    import torch  # here, not at the top: `compare --help` should not wait for torch
 
     name = run_name(strategy, seed)
     if torch.cuda.is_available():

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import yaml
 
+from polyhead.compare.runner import train_one
+from polyhead.config import validate_config
+
 
 def main(argv: list[str]) -> int:
-    from polyhead.compare.runner import train_one
-    from polyhead.config import validate_config
-
     resume = "--resume" in argv
     config, run_dir, strategy, seed = [a for a in argv if a != "--resume"]
     cfg = validate_config(yaml.safe_load(Path(config).read_text()))

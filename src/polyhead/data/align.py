@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 IGNORE_INDEX = -100
 
@@ -158,6 +159,13 @@ def first_subwords(word_ids_row: Sequence[int | None]) -> list[tuple[int, int]]:
             out.append((t, w))
         previous = w
     return out
+
+
+def first_subword_mask(word_ids: torch.Tensor) -> torch.Tensor:
+    """The same rule on tensors: (B, T) word ids (-1 = no word) -> (B, T) bool, True at each
+    word's first subword."""
+    prev = torch.cat([torch.full_like(word_ids[:, :1], -1), word_ids[:, :-1]], dim=1)  # (B, T)
+    return (word_ids >= 0) & (word_ids != prev)
 
 
 def word_predictions(logits_row, word_ids_row: Sequence[int | None]) -> list[int]:

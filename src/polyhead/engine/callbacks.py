@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -67,8 +68,8 @@ class HistoryCallback(pl.Callback):
             "metrics": pl_module.last_metrics,
             "trainable": self.plan.trainable(trainer.current_epoch),
             "lr": self._lrs,
-            # e.g. the guard's `drift` and `grad_cosine` (polyhead.engine.guard)
-            **getattr(pl_module, "history_extras", {}),
+            # e.g. the guard's `drift` and `grad_cosine` (polyhead.engine.guard, .cosine)
+            **pl_module.history_extras,
         }
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
@@ -82,7 +83,8 @@ class BestArtifactCallback(pl.Callback):
         self.path, self.extra_fn, self.min_delta = Path(path), extra_fn, min_delta
         self.best: float | None = None
         self.best_epoch: int | None = None
-        self.allow = None  # set by the drift guard: an epoch it vetoes is never saved
+        # Callables that may veto saving this epoch (the drift guard's max_drop): all must say yes.
+        self.vetoes: list[Callable[[], bool]] = []
         # The plan never trains the backbone: after this process's first save, later saves
         # link its backbone/ instead of rewriting ~90 MB per improved epoch (issue 4).
         self.static_backbone = static_backbone
@@ -92,15 +94,13 @@ class BestArtifactCallback(pl.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         score = pl_module.last_metrics.get("score")
-        if self.allow is not None and not self.allow():
+        if not all(allowed() for allowed in self.vetoes):
             return
         if score is None or (self.best is not None and score <= self.best + self.min_delta):
             return
         self.best, self.best_epoch = score, trainer.current_epoch
-        from polyhead.model.artifact import save_artifact
-
         reuse = self.path / "backbone" if self.static_backbone and self._saved_here else None
-        save_artifact(pl_module.model, self.path, extra=self.extra_fn(), reuse_backbone=reuse)
+        pl_module.model.save(self.path, extra=self.extra_fn(), reuse_backbone=reuse)
         self._saved_here = True
 
     def state_dict(self) -> dict:

@@ -1,196 +1,23 @@
-"""Examples -> encoded rows -> padded batches, for any mix of tasks and data sources.
-
-Tasks that share a data source label the same sentences (intent + slots): one row carries
-labels for all of them. Tasks from different sources contribute rows that carry only their own
-labels; every other task's label is IGNORE_INDEX there, so each row adds loss only to the
-tasks it labels.
-"""
+"""The Lightning DataModule: every source read, labelled and encoded once (polyhead.data),
+served as shuffled training batches (one source per batch, or mixed) and per-source eval
+loaders, with the loop position saved in checkpoints for exact resume."""
 
 from __future__ import annotations
 
 import logging
-import random
-from dataclasses import dataclass, field
 
 import lightning.pytorch as pl
-import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from polyhead.config import DataSource, RunConfig
-from polyhead.data import Example, LabelSet, encode_words, read_examples
+from polyhead.config import RunConfig
+from polyhead.data.labels import LabelSet
+from polyhead.data.rows import EncodeStats, RowDataset, build_label_sets, collate, encode_source
+from polyhead.data.sampling import TaskBatchSampler
+from polyhead.data.sources import group_sources, load_splits
 from polyhead.engine.faults import ReplaySampler, loop_position
-from polyhead.engine.sampling import TaskBatchSampler
 from polyhead.errors import ConfigError
-from polyhead.model.multitask import IGNORE_INDEX
 
 log = logging.getLogger("polyhead")
-SPLITS = ("train", "dev", "test")
-
-
-@dataclass
-class SourceData:
-    """One data source and the tasks it labels, with its examples per split."""
-
-    index: int
-    config: DataSource
-    tasks: list[str]
-    splits: dict[str, list[Example]] = field(default_factory=dict)
-
-
-def group_sources(cfg: RunConfig) -> list[SourceData]:
-    by_key: dict[tuple, SourceData] = {}
-    for name in cfg.tasks:
-        src = cfg.source(name)
-        entry = by_key.setdefault(src.key(), SourceData(len(by_key), src, []))
-        entry.tasks.append(name)
-    return list(by_key.values())
-
-
-def _read(src: DataSource, path: str) -> list[Example]:
-    return read_examples(
-        path,
-        format=src.format,
-        tag_column=src.tag_column,
-        text_field=src.text_field,
-        label_field=src.label_field,
-        strict_bio=src.strict_bio,
-    )
-
-
-def load_splits(src: DataSource, seed: int) -> dict[str, list[Example]]:
-    """Read a source into train/dev/test, carving dev from train when asked."""
-    if src.path:
-        examples = _read(src, src.path)
-        names = {"train": src.train_split, "dev": src.dev_split, "test": src.test_split}
-        if all(ex.split is None for ex in examples):
-            splits = {"train": examples, "dev": [], "test": []}
-        else:
-            splits = {k: [ex for ex in examples if ex.split == v] for k, v in names.items()}
-    else:
-        splits = {k: (_read(src, getattr(src, k)) if getattr(src, k) else []) for k in SPLITS}
-    rng = random.Random(seed)
-    if not splits["dev"] and src.dev_fraction > 0:
-        train = splits["train"][:]
-        rng.shuffle(train)
-        n_dev = max(1, int(len(train) * src.dev_fraction))
-        splits["dev"], splits["train"] = train[:n_dev], train[n_dev:]
-    splits["train"] = _subsample(splits["train"], src.max_train_examples, rng)
-    for k in ("dev", "test"):
-        splits[k] = _subsample(splits[k], src.max_eval_examples, rng)
-    if not splits["train"]:
-        where = src.path or src.train
-        raise ConfigError("data", f"{where}: no training examples (split '{src.train_split}')")
-    return splits
-
-
-def _subsample(examples: list[Example], limit: int | None, rng: random.Random) -> list[Example]:
-    """A seeded random subset (not the first N: files are often sorted by label)."""
-    if limit is None or len(examples) <= limit:
-        return examples
-    idx = sorted(rng.sample(range(len(examples)), limit))
-    return [examples[i] for i in idx]
-
-
-def build_label_sets(cfg: RunConfig, sources: list[SourceData]) -> dict[str, LabelSet]:
-    out = {}
-    for src in sources:
-        train = src.splits["train"]
-        for task in src.tasks:
-            kind = cfg.tasks[task].kind
-            if kind == "sentence" and any(ex.label is None for ex in train):
-                raise ConfigError(
-                    f"tasks.{task}", "sentence task but training examples lack labels"
-                )
-            if kind == "token" and any(ex.tags is None for ex in train):
-                raise ConfigError(f"tasks.{task}", "token task but training examples lack tags")
-            out[task] = (
-                LabelSet.for_sentences(train) if kind == "sentence" else LabelSet.for_tags(train)
-            )
-    return out
-
-
-@dataclass
-class EncodeStats:
-    n_examples: int = 0
-    n_truncated_examples: int = 0
-    n_truncated_words: int = 0
-
-
-def encode_source(
-    tokenizer,
-    src: SourceData,
-    split: str,
-    kinds: dict[str, str],
-    labels: dict[str, LabelSet],
-    max_length: int,
-    all_tasks: list[str],
-    stats: EncodeStats | None = None,
-) -> list[dict]:
-    """Rows with input ids, word ids and `labels.<task>` for every task (ignored if absent)."""
-    examples = src.splits[split]
-    token_tasks = [t for t in src.tasks if kinds[t] == "token"]
-    tag_ids = None
-    if token_tasks and examples and examples[0].tags is not None:
-        ls = labels[token_tasks[0]]
-        tag_ids = [[ls.id(t) if t in ls else IGNORE_INDEX for t in ex.tags] for ex in examples]
-    enc = encode_words(tokenizer, [ex.tokens for ex in examples], max_length, tags=tag_ids)
-    if stats is not None:
-        stats.n_examples += len(examples)
-        stats.n_truncated_examples += enc.n_truncated_examples
-        stats.n_truncated_words += enc.n_truncated_words
-    rows = []
-    for i, ex in enumerate(examples):
-        row = {
-            "input_ids": enc.input_ids[i],
-            "attention_mask": enc.attention_mask[i],
-            "word_ids": [-1 if w is None else w for w in enc.word_ids[i]],
-            "index": i,
-            "source": src.index,
-        }
-        if enc.token_type_ids is not None:
-            row["token_type_ids"] = enc.token_type_ids[i]
-        for task in all_tasks:
-            row[f"labels.{task}"] = _row_label(task, kinds[task], src, ex, enc, i, labels)
-        rows.append(row)
-    return rows
-
-
-def _row_label(task, kind, src, ex, enc, i, labels):
-    if kind == "token":
-        if task in src.tasks and enc.labels is not None:
-            return enc.labels[i]
-        return [IGNORE_INDEX] * len(enc.input_ids[i])
-    if task in src.tasks and ex.label is not None and ex.label in labels[task]:
-        return labels[task].id(ex.label)
-    return IGNORE_INDEX
-
-
-class RowDataset(Dataset):
-    def __init__(self, rows: list[dict]):
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.rows[i]
-
-
-def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad to the longest row: ids with pad_id, masks with 0, labels and word ids ignored."""
-    width = max(len(r["input_ids"]) for r in rows)
-    batch: dict[str, torch.Tensor] = {}
-    for key in rows[0]:
-        values = [r[key] for r in rows]
-        if not isinstance(values[0], list):
-            batch[key] = torch.tensor(values)
-            continue
-        fill = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0}.get(key, -100)
-        if key == "word_ids":
-            fill = -1
-        padded = [v + [fill] * (width - len(v)) for v in values]
-        batch[key] = torch.tensor(padded)  # (B, T)
-    return batch
 
 
 class MultiTaskDataModule(pl.LightningDataModule):
@@ -199,11 +26,11 @@ class MultiTaskDataModule(pl.LightningDataModule):
     def __init__(self, cfg: RunConfig, tokenizer, label_sets: dict[str, LabelSet] | None = None):
         super().__init__()
         self.cfg, self.tokenizer = cfg, tokenizer
-        self.kinds = {name: t.kind for name, t in cfg.tasks.items()}
-        self.sources = group_sources(cfg)
+        self.kinds = cfg.kinds()
+        self.sources = group_sources(cfg.task_sources())
         for src in self.sources:
             src.splits = load_splits(src.config, cfg.trainer.seed)
-        self.label_sets = label_sets or build_label_sets(cfg, self.sources)
+        self.label_sets = label_sets or build_label_sets(self.kinds, self.sources)
         self.train_stats = EncodeStats()
         self._encoded: dict[str, list[list[dict]]] = {}
         self._resume = {"epoch": 0, "batches_done": 0}  # set by load_state_dict
@@ -220,7 +47,6 @@ class MultiTaskDataModule(pl.LightningDataModule):
                     self.kinds,
                     self.label_sets,
                     self.cfg.model.max_length,
-                    list(self.cfg.tasks),
                     stats,
                 )
                 for s in self.sources
@@ -235,7 +61,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
                 )
         return self._encoded[split]
 
-    def _pad_id(self) -> int:
+    @property
+    def pad_id(self) -> int:
         return self.tokenizer.pad_token_id or 0
 
     def _loader(self, rows, batch_size, shuffle, sampler=None) -> DataLoader:
@@ -244,7 +71,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
             batch_size=batch_size,
             shuffle=shuffle and sampler is None,
             sampler=sampler,
-            collate_fn=lambda b: collate(b, self._pad_id()),
+            collate_fn=lambda b: collate(b, self.pad_id),
             num_workers=self.cfg.trainer.num_workers,
         )
 
@@ -271,7 +98,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         return DataLoader(
             RowDataset(rows),
             batch_sampler=sampler,
-            collate_fn=lambda b: collate(b, self._pad_id()),
+            collate_fn=lambda b: collate(b, self.pad_id),
             num_workers=t.num_workers,
         )
 

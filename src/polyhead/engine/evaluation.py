@@ -6,26 +6,28 @@ report is computed the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import torch
 
 from polyhead import evaluate as M
-from polyhead.model.crf import compact, first_subword_mask
+from polyhead.data.align import first_subword_mask, first_subwords
+from polyhead.data.labels import LabelSet
+from polyhead.data.rows import batches_in_order, encode_source
+from polyhead.data.sources import SourceData
+from polyhead.errors import PolyheadError
+from polyhead.model.crf import compact
+from polyhead.model.multitask import MultiTaskModel
 
 
 def word_level(pred_ids: torch.Tensor, word_ids: torch.Tensor) -> list[list[int]]:
-    """(B, T) predicted ids + (B, T) word ids (-1 = none) -> per row, one id per word seen.
-
-    The first subword of each word carries its prediction, mirroring the training labels.
-    """
-    out = []
-    for preds, words in zip(pred_ids.tolist(), word_ids.tolist(), strict=False):
-        row, last = [], -1
-        for p, w in zip(preds, words, strict=False):
-            if w >= 0 and w != last:
-                row.append(p)
-                last = w
-        out.append(row)
-    return out
+    """(B, T) predicted ids + (B, T) word ids (-1 = none) -> per row, one id per word seen:
+    the prediction at each word's first subword, mirroring the training labels."""
+    return [
+        [preds[t] for t, _ in first_subwords(words)]
+        for preds, words in zip(pred_ids.tolist(), word_ids.tolist(), strict=False)
+    ]
 
 
 class PredictionCollector:
@@ -53,6 +55,17 @@ class PredictionCollector:
             )
             for i, pred in zip(index, rows, strict=False):
                 self.preds[source][task][i] = pred
+
+    @torch.inference_mode()
+    def collect(self, model, batches: Iterable[dict]) -> None:
+        """Predict every batch with `model` (in eval mode, on its device) and add it."""
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        for batch in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            self.add(batch, model.head_logits(model.features(batch)))
+        model.train(was_training)
 
     def gather(self) -> None:
         """Under DDP each process predicted a shard of every eval set (Lightning's
@@ -94,9 +107,8 @@ class PredictionCollector:
             if not src.splits[self.split]:
                 continue
             result.update(self._source_metrics(src))
-        main = {t: ("accuracy" if self.kinds[t] == "sentence" else "f1") for t in self.kinds}
         tasks = {t: m for t, m in result.items() if t in self.kinds}
-        result["score"] = M.combined_score(tasks, {t: main[t] for t in tasks}, weights)
+        result["score"] = M.combined_score(tasks, {t: self.kinds[t] for t in tasks}, weights)
         return result
 
     def _source_metrics(self, src) -> dict:
@@ -128,12 +140,27 @@ class PredictionCollector:
         return out
 
 
-@torch.inference_mode()
-def evaluate_examples(model, examples, batch_size: int = 64) -> dict:
-    """Metrics of a loaded model on examples: every task the examples label is scored."""
-    from polyhead.data import LabelSet
-    from polyhead.engine.datamodule import SourceData, collate, encode_source
+def score(
+    model,
+    batches: Iterable[dict],
+    sources: list[SourceData],
+    kinds: dict[str, str],
+    label_sets: dict[str, LabelSet],
+    split: str,
+    weights: dict[str, float] | None = None,
+) -> dict:
+    """The scoring function: model + batches of encoded rows -> per-task metrics (and frame
+    accuracy, and the combined score). Final metrics, `evaluate`, the drift guard and the run
+    reports all score through here; validation feeds the same collector batch by batch."""
+    collector = PredictionCollector(sources, kinds, label_sets, split, model.crf_heads())
+    collector.collect(model, batches)
+    return collector.metrics(weights)
 
+
+def evaluate_examples(model, examples, batch_size: int = 64, where: str = "data") -> dict:
+    """Metrics of a loaded model on examples: every task the examples label is scored."""
+    if not examples:
+        raise PolyheadError(f"{where}: no examples to evaluate")
     kinds = {t.name: t.kind for t in model.spec.tasks}
     labelled = [
         t
@@ -142,19 +169,24 @@ def evaluate_examples(model, examples, batch_size: int = 64) -> dict:
         or (k == "token" and all(ex.tags is not None for ex in examples))
     ]
     if not labelled:
-        raise ValueError("the data labels none of the model's tasks " + str(sorted(kinds)))
+        raise PolyheadError(f"{where}: the data labels none of the model's tasks {sorted(kinds)}")
     label_sets = {t.name: LabelSet(t.labels) for t in model.spec.tasks}
     src = SourceData(0, None, labelled, {"eval": examples})
-    rows = encode_source(
-        model.tokenizer, src, "eval", kinds, label_sets, model.spec.max_length, list(kinds)
-    )
-    collector = PredictionCollector(
-        [src], {t: kinds[t] for t in labelled}, label_sets, "eval", model.crf_heads()
-    )
-    model.eval()
-    device = next(model.parameters()).device
-    pad = model.tokenizer.pad_token_id or 0
-    for start in range(0, len(rows), batch_size):
-        batch = {k: v.to(device) for k, v in collate(rows[start : start + batch_size], pad).items()}
-        collector.add(batch, model.head_logits(model.features(batch)))
-    return collector.metrics()
+    rows = encode_source(model.tokenizer, src, "eval", kinds, label_sets, model.spec.max_length)
+    batches = batches_in_order(rows, batch_size, model.tokenizer.pad_token_id or 0)
+    return score(model, batches, [src], {t: kinds[t] for t in labelled}, label_sets, "eval")
+
+
+def final_metrics(artifact: Path, cfg, data) -> dict:
+    """Dev and test metrics of the best artifact, reloaded from disk (what users will load)."""
+    device = "cuda" if cfg.trainer.accelerator != "cpu" and torch.cuda.is_available() else None
+    best = MultiTaskModel.load(artifact, device=device)
+    weights = {name: t.metric_weight for name, t in cfg.tasks.items()}
+    out = {}
+    for split in ("dev", "test"):
+        if data.has_split(split):
+            batches = (b for loader in data.eval_dataloaders(split) for b in loader)
+            out[split] = score(
+                best, batches, data.sources, data.kinds, data.label_sets, split, weights
+            )
+    return out

@@ -21,10 +21,8 @@ task can silently degrade. Three callbacks, each asked for in the config:
   `RUN/guard/start_logits.safetensors`, so a resumed run distils toward the true start.
   To model "new data that does not label the frozen task", set that task's `loss_weight: 0`:
   its batches then teach only through the distillation term.
-- `GradCosine` (`trainer.log_grad_cosine`): at each validation, the cosine between the
-  gradients of each pair of tasks' (unweighted) losses on the trainable backbone parameters,
-  from one fixed probe batch per task in eval mode; > 0 the tasks pull the shared weights the
-  same way, < 0 they pull against each other. Logged to history.jsonl as `grad_cosine`.
+(`trainer.log_grad_cosine` adds polyhead.engine.cosine.GradCosine, which watches how the
+tasks pull on the shared weights.)
 
 Guards run before the history and best-artifact callbacks, so each epoch's record and the
 save decision see their verdict.
@@ -40,9 +38,11 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from polyhead.engine.datamodule import collate
-from polyhead.engine.evaluation import PredictionCollector
-from polyhead.model.multitask import IGNORE_INDEX
+from polyhead.data.align import IGNORE_INDEX
+from polyhead.data.rows import batches_in_order
+from polyhead.engine.cosine import GradCosine
+from polyhead.engine.evaluation import score
+from polyhead.evaluate import MAIN_METRIC
 
 log = logging.getLogger("polyhead")
 TEACHER_FILE = Path("guard") / "start_logits.safetensors"
@@ -66,25 +66,13 @@ def guard_metrics(guards: list[pl.Callback], best_epoch: int | None) -> dict:
     return {} if drift is None else drift.summary(best_epoch)
 
 
-def main_metric(kind: str) -> str:
-    return "accuracy" if kind == "sentence" else "f1"
-
-
-def _on_device(batch: dict, device) -> dict:
-    return {k: v.to(device) for k, v in batch.items()}
-
-
-def _source_batches(datamodule, source: int, split: str, size: int):
+def source_batches(datamodule, source: int, split: str, size: int):
     """Batches of one source's encoded rows, in row order."""
-    rows = datamodule.rows(split)[source]
-    pad = datamodule.tokenizer.pad_token_id or 0
-    for start in range(0, len(rows), size):
-        yield collate(rows[start : start + size], pad)
+    return batches_in_order(datamodule.rows(split)[source], size, datamodule.pad_id)
 
 
-def _extras(pl_module) -> dict:
-    """Per-epoch fields the history callback adds to its record."""
-    return pl_module.__dict__.setdefault("history_extras", {})
+def on_device(batch: dict, device) -> dict:
+    return {k: v.to(device) for k, v in batch.items()}
 
 
 class DriftGuard(pl.Callback):
@@ -95,7 +83,7 @@ class DriftGuard(pl.Callback):
         self.stopped_at: int | None = None
         self._allowed = True
         self.best_cb = best_cb
-        best_cb.allow = lambda: self._allowed  # the best artifact is an allowed epoch
+        best_cb.vetoes.append(lambda: self._allowed)  # the best artifact is an allowed epoch
 
     # ---- before training -----------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -103,41 +91,40 @@ class DriftGuard(pl.Callback):
             return
         metrics = self._dev_metrics(trainer, pl_module)
         kinds = pl_module.kinds
-        self.start = {t: float(metrics[t][main_metric(kinds[t])]) for t in self.tasks}
+        self.start = {t: float(metrics[t][MAIN_METRIC[kinds[t]]]) for t in self.tasks}
         log.info("drift guard, dev before training: %s", self._fmt(self.start))
         if self.max_drop is not None and trainer.is_global_zero:
-            from polyhead.model.artifact import save_artifact
-
             # The fallback if no epoch stays within max_drop: the model as it was.
-            save_artifact(pl_module.model, self.run_dir / "model", extra=self.best_cb.extra_fn())
+            pl_module.model.save(self.run_dir / "model", extra=self.best_cb.extra_fn())
 
-    @torch.no_grad()
     def _dev_metrics(self, trainer, pl_module) -> dict:
-        model, dm = pl_module.model, trainer.datamodule
-        was_training = model.training
-        model.eval()
-        collector = PredictionCollector(
-            pl_module.sources, pl_module.kinds, pl_module.label_sets, "dev"
+        dm = trainer.datamodule
+        size = dm.cfg.trainer.eval_batch_size
+        batches = (
+            on_device(b, pl_module.device)
+            for src in dm.sources
+            if src.splits["dev"]
+            for b in source_batches(dm, src.index, "dev", size)
         )
-        for src in dm.sources:
-            if not src.splits["dev"]:
-                continue
-            for batch in _source_batches(dm, src.index, "dev", dm.cfg.trainer.eval_batch_size):
-                batch = _on_device(batch, pl_module.device)
-                collector.add(batch, model(batch).logits)
-        model.train(was_training)
-        return collector.metrics()
+        return score(
+            pl_module.model,
+            batches,
+            pl_module.sources,
+            pl_module.kinds,
+            pl_module.label_sets,
+            "dev",
+        )
 
     # ---- every epoch ---------------------------------------------------------------------
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or self.start is None:
             return
         kinds, metrics = pl_module.kinds, pl_module.last_metrics
-        now = {t: float(metrics[t][main_metric(kinds[t])]) for t in self.tasks}
+        now = {t: float(metrics[t][MAIN_METRIC[kinds[t]]]) for t in self.tasks}
         epoch = trainer.current_epoch
         self.by_epoch[epoch] = now
         drops = {t: 100.0 * (self.start[t] - now[t]) for t in self.tasks}
-        _extras(pl_module)["drift"] = {
+        pl_module.history_extras["drift"] = {
             t: {"start": self.start[t], "current": now[t], "drop": drops[t]} for t in self.tasks
         }
         over = {t: d for t, d in drops.items() if self.max_drop is not None and d > self.max_drop}
@@ -209,8 +196,7 @@ class Distillation(pl.Callback):
             if trainer.is_global_zero:
                 self._save()
         self.teacher = {t: (f.to(pl_module.device), o) for t, (f, o) in self.teacher.items()}
-        terms = pl_module.__dict__.setdefault("loss_terms", [])
-        terms.append(self.loss)
+        pl_module.loss_terms.append(self.loss)
 
     @torch.no_grad()
     def _start_logits(self, dm, pl_module, task: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,10 +204,8 @@ class Distillation(pl.Callback):
         was_training = model.training
         model.eval()
         chunks, counts = [], []
-        for batch in _source_batches(
-            dm, self.source[task], "train", dm.cfg.trainer.eval_batch_size
-        ):
-            batch = _on_device(batch, pl_module.device)
+        for batch in source_batches(dm, self.source[task], "train", dm.cfg.trainer.eval_batch_size):
+            batch = on_device(batch, pl_module.device)
             logits = model(batch).logits[task].float()
             for row, n in self._positions(batch, logits, task):
                 chunks.append(row.cpu())
@@ -274,60 +258,3 @@ class Distillation(pl.Callback):
             )
             terms[f"preserve_{task}"] = self.weight * kl
         return terms
-
-
-class GradCosine(pl.Callback):
-    """Cosine between task gradients on the trainable backbone, once per validation."""
-
-    def __init__(self, probe_size: int):
-        self.probe_size = probe_size
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
-            return
-        # Validation runs under inference mode; the probe needs autograd for a moment.
-        with torch.inference_mode(False), torch.enable_grad():
-            cosines = self.cosines(trainer.datamodule, pl_module)
-        if cosines:
-            _extras(pl_module)["grad_cosine"] = cosines
-
-    def cosines(self, dm, pl_module) -> dict[str, float]:
-        model = pl_module.model
-        shared = [
-            p for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad
-        ]
-        if not shared:
-            return {}  # the backbone is frozen this epoch: nothing is shared
-        grads = {}
-        for src in dm.sources:
-            probe = next(_source_batches(dm, src.index, "train", self.probe_size))
-            probe = _on_device(probe, pl_module.device)
-            for task in src.tasks:
-                grad = self._grad(model, probe, task, shared)
-                if grad is not None:
-                    grads[task] = grad
-        names = sorted(grads)
-        out = {}
-        for i, a in enumerate(names):
-            for b in names[i + 1 :]:
-                out[f"{a}|{b}"] = self._cosine(grads[a], grads[b])
-        return out
-
-    @staticmethod
-    def _grad(model, batch, task: str, shared) -> list[torch.Tensor] | None:
-        was_training = model.training
-        model.eval()  # no dropout: the same probe gives the same gradient for the same weights
-        loss = model(batch).losses.get(task)  # None: the probe rows do not label the task
-        grads = None if loss is None else torch.autograd.grad(loss, shared, allow_unused=True)
-        model.train(was_training)
-        if grads is None:
-            return None
-        return [torch.zeros_like(p) if g is None else g for g, p in zip(grads, shared, strict=True)]
-
-    @staticmethod
-    def _cosine(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
-        # Summed per parameter rather than over one concatenated vector: no copy of all grads.
-        dot = sum((x.double() * y.double()).sum() for x, y in zip(a, b, strict=True))
-        na = sum((x.double() ** 2).sum() for x in a).sqrt()
-        nb = sum((y.double() ** 2).sum() for y in b).sqrt()
-        return float(dot / (na * nb).clamp_min(1e-30))

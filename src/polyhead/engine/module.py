@@ -4,6 +4,7 @@ module owns the multi-task step, the per-group optimizer from the plan, and vali
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import lightning.pytorch as pl
 import torch
@@ -11,6 +12,11 @@ import torch
 from polyhead.engine import faults
 from polyhead.engine.evaluation import PredictionCollector
 from polyhead.errors import PolyheadError
+from polyhead.features.keys import tensors_fingerprint
+from polyhead.plan import param_groups, scheduler
+
+# A training-loss term a callback contributes: (batch, output) -> {log name: weighted term}.
+LossTerm = Callable[[dict, object], dict[str, torch.Tensor]]
 
 
 class PolyheadModule(pl.LightningModule):
@@ -27,6 +33,10 @@ class PolyheadModule(pl.LightningModule):
         # polyhead.features.BackboneCache: cached backbone outputs while (part of) it is frozen
         self.feature_source = None
         self._fixed_hash: str | None = None  # of the weights no epoch trains (checkpoints)
+        # Hooks other callbacks fill: extra loss terms (the guard's distillation), and fields
+        # for this epoch's history.jsonl record (drift, grad cosine).
+        self.loss_terms: list[LossTerm] = []
+        self.history_extras: dict = {}
 
     def _forward(self, batch, split: str):
         source = self.feature_source
@@ -73,7 +83,7 @@ class PolyheadModule(pl.LightningModule):
 
     def _add_loss_terms(self, batch, out) -> None:
         """Extra terms callbacks register in `loss_terms` (e.g. the guard's distillation)."""
-        for term in getattr(self, "loss_terms", []):
+        for term in self.loss_terms:
             for name, value in term(batch, out).items():
                 out.loss = out.loss + value
                 self.log(f"train/{name}", value, batch_size=batch["input_ids"].shape[0])
@@ -92,17 +102,19 @@ class PolyheadModule(pl.LightningModule):
                 self.log("train/grad_norm", norm, batch_size=1)
 
     def configure_optimizers(self):
-        groups = self.plan.optimizer_param_groups(self.model)
+        groups = param_groups(self.plan, self.model)
         if not groups:
             raise PolyheadError(
                 f"strategy '{self.plan.strategy}' trains no parameter; nothing to optimise"
             )
         optimizer = torch.optim.AdamW(groups, lr=groups[0]["lr"])
         steps = max(1, math.ceil(self.trainer.estimated_stepping_batches / self.cfg.trainer.epochs))
-        scheduler = self.plan.scheduler(optimizer, steps)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            "lr_scheduler": {
+                "scheduler": scheduler(self.plan, optimizer, steps),
+                "interval": "step",
+            },
         }
 
     # ---- checkpoints ---------------------------------------------------------------------
@@ -121,8 +133,6 @@ class PolyheadModule(pl.LightningModule):
         state, keys = checkpoint["state_dict"], self.fixed_keys()
         if not keys or not all(k in state for k in keys):  # sharded strategies: keep all
             return
-        from polyhead.features.keys import tensors_fingerprint
-
         if self._fixed_hash is None:  # they never change, so hash once per process
             self._fixed_hash = tensors_fingerprint((k, state[k]) for k in keys)
         for k in keys:
@@ -133,8 +143,6 @@ class PolyheadModule(pl.LightningModule):
         fixed = checkpoint.get("polyhead_fixed")
         if not fixed:
             return
-        from polyhead.features.keys import tensors_fingerprint
-
         own = self.state_dict()
         missing = [k for k in fixed["keys"] if k not in own]
         if missing or tensors_fingerprint((k, own[k]) for k in fixed["keys"]) != fixed["sha256"]:

@@ -11,7 +11,9 @@ import tempfile
 from pathlib import Path
 
 from polyhead.errors import PolyheadError
-from polyhead.model.artifact import replace_dir as _replace_dir
+from polyhead.export.hf import export_hf, merge_adapters
+from polyhead.export.runtime import load_predictor
+from polyhead.model.artifact import replace_dir
 
 FORMATS = ("onnx", "sentence-transformers", "hf")
 # A folder holding one of these is an earlier export and may be replaced.
@@ -24,15 +26,13 @@ def export_artifact(source: str, fmt: str, out: Path, merge: bool = False) -> di
         raise PolyheadError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
     _check_out(out)
-    from polyhead.export.hf import export_hf, merge_adapters
-    from polyhead.export.runtime import load_predictor
-
     model = load_predictor(source).model
     # ONNX and sentence-transformers hold one plain graph/model: adapters are always folded in.
     merged = merge_adapters(model) if (merge or fmt != "hf") else False
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
+        # ONNX and sentence-transformers are optional dependencies: imported when used.
         if fmt == "onnx":
             from polyhead.export.onnx import export_onnx
 
@@ -45,7 +45,7 @@ def export_artifact(source: str, fmt: str, out: Path, merge: bool = False) -> di
         else:
             export_hf(model, tmp)
             checks = {}
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

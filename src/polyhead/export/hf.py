@@ -18,33 +18,25 @@ from pathlib import Path
 from safetensors.torch import save_file
 from torch import nn
 
+from polyhead.model.heads import heads_state
+from polyhead.model.lora import LoraPart
+
 HEADS_FILE = "heads.safetensors"
 HEADS_META = "polyhead_heads.json"
 
 
 def merge_adapters(model) -> bool:
-    """Fold LoRA adapters into the backbone weights, in place; False when there are none.
-
-    The model's own hook does the work (`MultiTaskModel.merge_adapters`, PEFT's
-    `merge_and_unload`); a model without adapters support has nothing to merge.
-    """
-    hook = getattr(model, "merge_adapters", None)
-    return bool(hook()) if callable(hook) else False
+    """Fold LoRA adapters into the backbone weights, in place; False when there are none
+    (PEFT's `merge_and_unload`, through `MultiTaskModel.merge_adapters`)."""
+    return model.merge_adapters()
 
 
 def export_hf(model, out: Path) -> dict:
-    backbone = getattr(model, "export_backbone", lambda: model.backbone)()
-    backbone.save_pretrained(out, safe_serialization=True)
+    model.export_backbone().save_pretrained(out, safe_serialization=True)
     model.tokenizer.save_pretrained(out)
-    # Parts other features add to an artifact (unmerged LoRA adapters -> adapter/, PEFT format).
-    for hook in getattr(model, "artifact_writers", []):
-        hook(model, out, {})
-    state = {
-        f"{n}.{k}": v.detach().cpu().contiguous()
-        for n, h in model.heads.items()
-        for k, v in h.state_dict().items()
-    }
-    save_file(state, str(out / HEADS_FILE))
+    if LoraPart.present(model):  # unmerged LoRA adapters -> adapter/, PEFT format
+        LoraPart.save(model, out)
+    save_file(heads_state(model.heads), str(out / HEADS_FILE))
     meta = heads_description(model)
     (out / HEADS_META).write_text(json.dumps(meta, indent=2))
     return meta

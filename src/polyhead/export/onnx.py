@@ -25,6 +25,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 from polyhead.errors import PolyheadError
+from polyhead.model.backbone import portable_name
+from polyhead.model.heads import heads_state
+from polyhead.predict import tokenize
+from polyhead.version import __version__
 
 ONNX_FILE = "model.onnx"
 META_FILE = "polyhead_onnx.json"
@@ -62,7 +66,7 @@ def export_onnx(model, out: Path, opset: int = OPSET, tolerance: float = 1e-3) -
     Raises PolyheadError when onnxruntime's outputs differ from PyTorch's by more than
     `tolerance` (max absolute difference over every output)."""
     model.eval()
-    sample = model.tokenize(TRACE_TEXTS)
+    sample = tokenize(model, TRACE_TEXTS)
     input_names = list(model.backbone_inputs(sample))
     with torch.inference_mode():
         tasks = list(model.head_logits(model.features(sample)))
@@ -96,24 +100,17 @@ def export_onnx(model, out: Path, opset: int = OPSET, tolerance: float = 1e-3) -
 
 
 def _save_heads(model, path: Path) -> None:
-    state = {
-        f"{n}.{k}": v.detach().cpu().contiguous()
-        for n, h in model.heads.items()
-        for k, v in h.state_dict().items()
-    }
-    save_file(state, str(path))
+    save_file(heads_state(model.heads), str(path))
 
 
 def _meta(model, input_names, outputs, opset, diff) -> dict:
     import onnxruntime
     import transformers
 
-    import polyhead
-
     return {
         "format": "polyhead-onnx",
         "format_version": 1,
-        "spec": model.spec.model_dump(),
+        "spec": {**model.spec.model_dump(), "backbone": portable_name(model.spec.backbone)},
         "model_type": model.backbone.config.model_type,
         "embedding_dim": model.hidden_size,
         "inputs": input_names,
@@ -121,7 +118,7 @@ def _meta(model, input_names, outputs, opset, diff) -> dict:
         "opset": opset,
         "parity_max_abs_diff": diff,
         "versions": {
-            "polyhead": polyhead.__version__,
+            "polyhead": __version__,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "onnxruntime": onnxruntime.__version__,
@@ -144,7 +141,7 @@ def parity(model, graph: OnnxGraph, session) -> float:
     """Max absolute difference between PyTorch and onnxruntime over every output."""
     worst = 0.0
     for texts in PARITY_BATCHES:
-        batch = model.tokenize(texts)
+        batch = tokenize(model, texts)
         with torch.inference_mode():
             expected = graph(*(batch[k] for k in graph.input_names))
         got = session.run(None, {k: batch[k].numpy() for k in graph.input_names})

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from polyhead.errors import PolyheadError
 from polyhead.export.onnx import META_FILE, ONNX_FILE, make_session
-from polyhead.model.backbone import load_tokenizer
-from polyhead.model.heads import build_head
+from polyhead.model.backbone import SHORT_NAMES, load_tokenizer
+from polyhead.model.heads import HeadsPart, build_head, load_heads
+from polyhead.model.loading import load_any
 from polyhead.model.spec import ModelSpec
 from polyhead.predict import Predictor
 
@@ -59,12 +59,7 @@ def read_onnx_meta(folder: Path) -> dict:
 
 def _load_heads(folder: Path, spec: ModelSpec, hidden: int) -> nn.ModuleDict:
     heads = nn.ModuleDict({t.name: build_head(t, hidden) for t in spec.tasks})
-    state = load_file(str(folder / "heads.safetensors"))
-    for name, head in heads.items():
-        prefix = f"{name}."
-        head.load_state_dict(
-            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        )
+    load_heads(heads, folder / HeadsPart.FILE)
     return heads.eval()
 
 
@@ -85,9 +80,6 @@ def load_predictor(source: str, onnx: bool = False, batch_size: int = 32, thread
     """A Predictor for an artifact (or any encoder, embeddings only), or for an ONNX export."""
     if onnx:
         return OnnxPredictor(OnnxModel(source, threads=threads), batch_size=batch_size)
-    from polyhead.model.backbone import SHORT_NAMES
-    from polyhead.model.loading import load_any
-
     if (Path(source) / ONNX_FILE).exists():
         raise PolyheadError(f"{source}: an ONNX export; run it with --onnx")
     if source.lower() not in SHORT_NAMES and not Path(source).exists():

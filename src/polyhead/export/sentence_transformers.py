@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from polyhead.errors import PolyheadError
+from polyhead.predict import encode
 
 CHECK_TEXTS = ["", "wake me up at five am", "a longer sentence about the rolling stones' new album"]
 
@@ -58,6 +59,6 @@ def export_sentence_transformers(model, out: Path, tolerance: float = 1e-4) -> d
 
 
 def embedding_diff(model, st_model, texts=CHECK_TEXTS) -> float:
-    ours = model.encode(texts)
+    ours = encode(model, texts)
     theirs = st_model.encode(texts, convert_to_numpy=True)
     return float(np.abs(ours - theirs).max())

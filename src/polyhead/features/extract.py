@@ -20,7 +20,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from polyhead.model.backbone import _block_list
+from polyhead.data.rows import model_inputs
+from polyhead.model.backbone import block_list
 
 
 def token_offsets(rows: list[dict]) -> np.ndarray:
@@ -36,11 +37,7 @@ def _length_sorted(rows: list[dict], batch_size: int):
 
 
 def _collate(rows, idx, pad_id: int, device) -> dict[str, torch.Tensor]:
-    from polyhead.engine.datamodule import collate
-
-    keep = ("input_ids", "attention_mask", "token_type_ids")
-    chosen = [{k: v for k, v in rows[i].items() if k in keep} for i in idx]
-    return {k: v.to(device) for k, v in collate(chosen, pad_id).items()}
+    return {k: v.to(device) for k, v in model_inputs(rows, idx, pad_id).items()}
 
 
 def _store_tokens(arrays, offsets, idx, states: torch.Tensor) -> None:
@@ -80,7 +77,7 @@ def fill_features(model, rows, arrays, pad_id: int, batch_size: int = 128) -> No
 def only_layers(backbone, start: int, stop: int, states: torch.Tensor | None = None):
     """Within the block, `backbone(...)` runs blocks[start:stop] only; with `states`, its
     embeddings module returns them instead of embedding the input ids."""
-    name, blocks = _block_list(backbone)
+    name, blocks = block_list(backbone)
     parent_name, _, attr = name.rpartition(".")
     parent = backbone.get_submodule(parent_name) if parent_name else backbone
     embeddings = backbone.embeddings if states is not None else None
@@ -111,7 +108,7 @@ def fill_boundary(model, rows, arrays, boundary: int, pad_id: int, batch_size: i
 
 def upper_features(model, batch, boundary: int, states: torch.Tensor) -> dict:
     """The features dict from cached boundary states (B, T, H): only blocks >= boundary run."""
-    n = len(_block_list(model.backbone)[1])
+    n = len(block_list(model.backbone)[1])
     with only_layers(model.backbone, boundary, n, states):
         return model.features(batch)
 
@@ -121,7 +118,7 @@ def boundary_support(model, boundary: int) -> str | None:
     if not hasattr(model.backbone, "embeddings"):
         return f"{type(model.backbone).__name__} has no `embeddings` module to stand in for"
     try:
-        n = len(_block_list(model.backbone)[1])
+        n = len(block_list(model.backbone)[1])
     except ValueError as e:
         return str(e)
     last_n = model.spec.layers.last_n

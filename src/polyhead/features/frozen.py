@@ -1,7 +1,6 @@
 """`strategy: frozen`: no network weight trains. Features are extracted once (through the
-feature cache), one external linear classifier per task is fitted with scikit-learn, and the
-run directory gets what every run gets: the artifact (with the classifiers under
-`external/`), metrics.json from the reloaded artifact, history.jsonl, the config and plan.
+feature cache) and one external linear classifier per task is fitted with scikit-learn
+(the run itself: polyhead.engine.frozen).
 
 Sentence tasks fit on the pooled features; token tasks on the features of each word's first
 subword (the positions that carry labels, as in training heads).
@@ -9,16 +8,13 @@ subword (the positions that carry labels, as in training heads).
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from pathlib import Path
 
 import numpy as np
 
-from polyhead.features.external import fit_classifier, install
+from polyhead.data.align import IGNORE_INDEX
+from polyhead.features.external import fit_classifier
 from polyhead.features.source import BackboneCache
-from polyhead.model.multitask import IGNORE_INDEX
 
 log = logging.getLogger("polyhead")
 
@@ -57,35 +53,6 @@ def fit_external_heads(model, plan, data, cfg) -> tuple[dict, BackboneCache]:
                     info["estimator"],
                     cfg.features.classifier.max_iter,
                 )
-            install(model, task, clf)
+            model.external_heads[task] = clf  # saved as the artifact's "external" part
             report[task] = info
     return report, cache
-
-
-def train_frozen(cfg, run_dir, data, model, plan):
-    """The frozen run: features once, external classifiers, the usual run directory."""
-    from polyhead.engine.train import RunResult, _write_setup, final_metrics
-    from polyhead.model.artifact import save_artifact
-
-    run_dir = Path(run_dir)
-    _write_setup(run_dir, cfg, plan)
-    start = time.perf_counter()
-    report, cache = fit_external_heads(model, plan, data, cfg)
-    seconds = time.perf_counter() - start
-    save_artifact(model, run_dir / "model", extra={"plan": plan.to_json(), "classifiers": report})
-    metrics = final_metrics(None, run_dir / "model", cfg, data)
-    metrics.update(
-        train_seconds=seconds,
-        best_epoch=None,
-        truncated_train_examples=data.train_stats.n_truncated_examples,
-        classifiers=report,
-        feature_cache={
-            "hits": cache.store.hits,
-            "built": cache.store.misses,
-            "seconds": cache.build_seconds,
-        },
-    )
-    record = {"epoch": 0, "metrics": metrics.get("dev", {}), "trainable": [], "classifiers": report}
-    (run_dir / "history.jsonl").write_text(json.dumps(record) + "\n")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return RunResult(run_dir, metrics, plan, None, seconds)

@@ -43,7 +43,7 @@ from polyhead.features.keys import (
     tokenizer_fingerprint,
 )
 from polyhead.features.store import FeatureStore, cache_root
-from polyhead.model.backbone import _block_list
+from polyhead.model.backbone import block_list
 
 log = logging.getLogger("polyhead")
 
@@ -75,7 +75,7 @@ class BackboneCache:
         self.plan, self.data = plan, data
         self.store = store or FeatureStore(cache_root(c.dir) if c.enabled else None)
         self.dtype, self.boundary_on = c.dtype, c.boundary
-        self.n_layers = len(_block_list(model.backbone)[1])
+        self.n_layers = len(block_list(model.backbone)[1])
         self.pad_id = data.tokenizer.pad_token_id or 0
         self.batch_size = cfg.trainer.eval_batch_size
         self.with_tokens = any(t.kind == "token" for t in model.spec.tasks)
@@ -240,7 +240,7 @@ def backbone_cache(model, plan, data, cfg) -> BackboneCache | None:
     if not cfg.features.cache.enabled:
         return None
     try:
-        n_layers = len(_block_list(model.backbone)[1])
+        n_layers = len(block_list(model.backbone)[1])
     except ValueError as e:
         log.info("feature cache off: %s", e)
         return None

@@ -1,16 +1,22 @@
 """The artifact: a directory anyone can inspect.
 
-    polyhead.json        spec (tasks, labels, pooling, max length), versions, extras
+    polyhead.json        format version, spec (tasks, labels, pooling, max length), the parts
+                         it holds, a sha256 per file, versions, extras (plan, classifiers)
     backbone/            HF-format backbone (config.json, model.safetensors) + tokenizer
-    heads.safetensors    every trained head, keyed `<task>.<param>`
-    external/            (optional) fitted external classifiers as plain arrays
+    heads.safetensors    every trained head, keyed `<task>.<param>`        (part "heads")
+    adapter/             LoRA adapters in PEFT's format                    (part "lora")
+    external/            fitted external classifiers as plain arrays       (part "external")
 
 Written to a temporary sibling directory and renamed into place, so a crash mid-save never
-leaves a half-written artifact where a good one was. Loading reads safetensors and JSON only.
+leaves a half-written artifact where a good one was. Loading reads safetensors and JSON only,
+checks every file against its recorded sha256 (flipped bytes are refused), and finds each part
+in a fixed table of kinds (polyhead.model.parts).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 import shutil
@@ -18,23 +24,21 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
-from transformers import AutoConfig, AutoModel
 
-import polyhead
 from polyhead.errors import PolyheadError
-from polyhead.model.backbone import load_tokenizer, quiet_hf
-from polyhead.model.spec import ModelSpec
+from polyhead.model.backbone import portable_name, quiet_hf
+from polyhead.model.parts import save_parts
+from polyhead.version import __version__
 
 META_FILE = "polyhead.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: `parts` and `files` (sha256) in polyhead.json
 
 
 def _versions() -> dict[str, str]:
     import transformers
 
     return {
-        "polyhead": polyhead.__version__,
+        "polyhead": __version__,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
     }
@@ -50,7 +54,17 @@ def save_artifact(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         _write(model, tmp, extra or {}, reuse_backbone)
+        _plain_permissions(tmp)
         replace_dir(tmp, path)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if e.errno == errno.ENOSPC:
+            mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+            raise PolyheadError(
+                f"disk full: saving {path} needs about {mb:.0f} MB; nothing was written "
+                "(an earlier model there is unchanged)"
+            ) from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -59,32 +73,59 @@ def save_artifact(
 
 def _write(model, tmp: Path, extra: dict, reuse_backbone: Path | None = None) -> None:
     quiet_hf()
+    hashes: dict[str, str] = {}
     if reuse_backbone is not None and (reuse_backbone / "config.json").exists():
         _link_tree(reuse_backbone, tmp / "backbone")
+        hashes = _reused_hashes(reuse_backbone.parent)
     else:
-        backbone = _plain_backbone(model)
-        backbone.save_pretrained(tmp / "backbone", safe_serialization=True)
+        model.export_backbone().save_pretrained(tmp / "backbone", safe_serialization=True)
         model.tokenizer.save_pretrained(tmp / "backbone")
-    heads = {
-        f"{n}.{k}": v.detach().cpu().contiguous()
-        for n, h in model.heads.items()
-        for k, v in h.state_dict().items()
-    }
-    save_file(heads, str(tmp / "heads.safetensors"))
-    for hook in getattr(model, "artifact_writers", []):
-        hook(model, tmp, extra)
+    parts = save_parts(model, tmp)
+    spec = model.spec.model_dump()
+    spec["backbone"] = portable_name(spec["backbone"])  # no path of this machine
     meta = {
         "format_version": FORMAT_VERSION,
-        "spec": model.spec.model_dump(),
+        "spec": spec,
+        "parts": parts,
+        "files": file_hashes(tmp, known=hashes),
         "versions": _versions(),
         "extra": extra,
     }
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
-def _plain_backbone(model):
-    """The backbone to write in HF format (LoRA-wrapped backbones provide their own hook)."""
-    return getattr(model, "export_backbone", lambda: model.backbone)()
+def _reused_hashes(artifact: Path) -> dict[str, str]:
+    """The recorded hashes of a hard-linked backbone/: the bytes are the same files."""
+    try:
+        files = json.loads((artifact / META_FILE).read_text()).get("files") or {}
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in files.items() if k.startswith("backbone/")}
+
+
+def sha256_file(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """relative path -> sha256 of every file in `folder` (reusing `known` where given)."""
+    known = known or {}
+    out = {}
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = file.relative_to(folder).as_posix()
+        out[rel] = known.get(rel) or sha256_file(file)
+    return out
+
+
+def _plain_permissions(folder: Path) -> None:
+    """mkdtemp makes 0700; the artifact gets the run's usual modes so other accounts (a
+    server's) can read it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [folder, *folder.rglob("*")]:
+        if not p.is_symlink():
+            p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def _link_tree(src: Path, dest: Path) -> None:
@@ -113,19 +154,32 @@ def replace_dir(tmp: Path, dest: Path) -> None:
         os.replace(tmp, dest)
 
 
+# ---- reading -------------------------------------------------------------------------------
+
+
 def read_meta(path) -> dict:
+    """polyhead.json, checked: an object with a spec, of a format this library reads."""
     meta_path = Path(path) / META_FILE
     if not meta_path.exists():
         raise PolyheadError(f"{path}: not a polyhead artifact (no {META_FILE})")
     try:
-        return json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
         raise PolyheadError(f"{meta_path}:{e.lineno}: invalid JSON ({e.msg})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
+        raise PolyheadError(f"{meta_path}: expected a JSON object with a `spec` object")
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise PolyheadError(
+            f"{meta_path}: format_version {version!r} is newer than this polyhead "
+            f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade polyhead"
+        )
+    return meta
 
 
-def _require_safetensors(path: Path) -> None:
-    """Weights are read from safetensors only; a pickle in their place is refused by name
-    (never unpickled: loading one can run arbitrary code)."""
+def check_files(path: Path, meta: dict, verify: bool = True) -> None:
+    """Safetensors weights present (a pickle in their place is refused by name, never
+    unpickled), and every recorded file unchanged since it was saved."""
     weights = ("model.safetensors", "model.safetensors.index.json")
     if not any((path / "backbone" / w).exists() for w in weights):
         raise PolyheadError(
@@ -134,69 +188,16 @@ def _require_safetensors(path: Path) -> None:
         )
     if not (path / "heads.safetensors").exists():
         raise PolyheadError(f"{path}: no heads.safetensors; expected a polyhead artifact")
-
-
-def load_artifact(path, device: str | None = None, trust_remote_code: bool = False):
-    from polyhead.model.multitask import MultiTaskModel
-
-    path = Path(path)
-    meta = read_meta(path)
-    _require_safetensors(path)
-    quiet_hf()
-    spec = ModelSpec.model_validate(meta["spec"])
-    bdir = str(path / "backbone")
-    config = AutoConfig.from_pretrained(bdir, trust_remote_code=trust_remote_code)
-    backbone = AutoModel.from_pretrained(
-        bdir, config=config, use_safetensors=True, trust_remote_code=trust_remote_code
-    )
-    tokenizer = load_tokenizer(bdir, config.model_type, trust_remote_code)
-    model = MultiTaskModel(spec, backbone=backbone, tokenizer=tokenizer)
-    state = load_file(str(path / "heads.safetensors"))
-    for name, head in model.heads.items():
-        prefix = f"{name}."
-        head.load_state_dict(
-            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        )
-    from polyhead.model import extensions, lora  # noqa: F401  (lora registers its restorer)
-
-    extensions.restore(model, path, meta)
-    model.artifact_meta = meta
-    model.eval()
-    return model.to(device) if device else model
+    for rel, digest in (meta.get("files") or {}).items() if verify else ():
+        file = path / rel
+        if not file.is_file():
+            raise PolyheadError(f"{file}: missing (listed in {META_FILE})")
+        if sha256_file(file) != digest:
+            raise PolyheadError(
+                f"{file}: checksum differs from the one saved in {META_FILE} (the file was "
+                "changed or damaged); re-save the model, or load with verify=False / --no-verify"
+            )
 
 
 def is_artifact(path) -> bool:
     return (Path(path) / META_FILE).exists()
-
-
-def continue_from(model, artifact) -> list[str]:
-    """Start training from a trained artifact (`model.backbone: RUN/model`): `model` was built
-    on its `backbone/`; add its LoRA adapters merged, and load every head whose task name,
-    kind and labels match. Returns the tasks whose heads were loaded (others start fresh)."""
-    import logging
-
-    from polyhead.model import lora
-
-    artifact = Path(artifact)
-    meta = read_meta(artifact)
-    lora.restore_adapters(model, artifact, meta)
-    lora.merge_adapters(model)
-    saved = {t["name"]: t for t in meta["spec"]["tasks"]}
-    state = load_file(str(artifact / "heads.safetensors"))
-    loaded = []
-    for task in model.spec.tasks:
-        old = saved.get(task.name)
-        if old is None or (old["kind"], old["labels"]) != (task.kind, task.labels):
-            continue
-        prefix = f"{task.name}."
-        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        model.heads[task.name].load_state_dict(own)
-        loaded.append(task.name)
-    fresh = [t.name for t in model.spec.tasks if t.name not in loaded]
-    logging.getLogger("polyhead").info(
-        "starting from %s: heads %s loaded%s",
-        artifact,
-        loaded or "none",
-        f"; {fresh} start fresh (new task, or other labels)" if fresh else "",
-    )
-    return loaded

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +33,27 @@ def default_model_path() -> Path:
 SHORT_NAMES = {"minilm": default_model_path, "all-minilm-l6-v2": default_model_path}
 
 
-def resolve_backbone(name: str) -> str:
+# The Hub id of the packaged default, for names that must mean something on another machine.
+DEFAULT_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def portable_name(name: str) -> str:
+    """A backbone name without this machine's paths: the Hub id of a short name or of a folder
+    in the HF cache (`models--org--name/...`), else a local folder's own name."""
+    if name.lower() in SHORT_NAMES:
+        return DEFAULT_HUB_ID
+    path = Path(name).expanduser()
+    cached = [p for p in path.parts if p.startswith("models--")]
+    if cached:
+        return cached[-1][len("models--") :].replace("--", "/")
+    if path.is_absolute() or name.startswith(".") or path.exists():
+        return path.resolve().name
+    return name  # a Hub id
+
+
+def resolve_backbone(name: str, revision: str | None = None) -> str:
     """Short name -> packaged folder; an existing folder stays (a polyhead artifact: its
-    backbone/); anything else is a hub name."""
+    backbone/); a Hub id -> its snapshot folder (from the HF cache when offline)."""
     if name.lower() in SHORT_NAMES:
         return str(SHORT_NAMES[name.lower()]())
     path = Path(name).expanduser()
@@ -44,7 +63,51 @@ def resolve_backbone(name: str) -> str:
         if not (path / "config.json").exists():
             raise ConfigError("model.backbone", f"{path} has no config.json: not a HF model folder")
         return str(path)
-    return name
+    if not _looks_like_hub_id(name):
+        raise ConfigError(
+            "model.backbone", f"{name}: no such folder (nor a Hub id like org/name or 'minilm')"
+        )
+    return hub_snapshot(name, revision)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return (
+        len(parts) <= 2
+        and all(p and not p.startswith(".") for p in parts)
+        and not name.startswith(("~", "/"))
+    )
+
+
+# What a model needs from the Hub; pickled weights (*.bin, *.pt) are never fetched.
+HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "*.py"]
+
+
+def hub_snapshot(repo_id: str, revision: str | None = None) -> str:
+    """The local folder of a Hub repo: the HF cache first (works offline), else a download."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.utils import HFValidationError
+
+    try:
+        return snapshot_download(
+            repo_id, revision=revision, allow_patterns=HUB_FILES, local_files_only=True
+        )
+    except HFValidationError as e:
+        raise ConfigError("model.backbone", f"{repo_id}: {_first_line(e)}") from None
+    except Exception:  # noqa: BLE001 - not cached (the library's error types vary by version)
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise ConfigError(
+            "model.backbone",
+            f"{repo_id}: not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
+            "download it once online, or give a local folder",
+        )
+    try:
+        return snapshot_download(repo_id, revision=revision, allow_patterns=HUB_FILES)
+    except Exception as e:  # noqa: BLE001 - offline, unknown repo, gated: one line either way
+        raise ConfigError(
+            "model.backbone", f"{repo_id}: cannot fetch from the Hub ({_first_line(e)})"
+        ) from None
 
 
 def load_backbone(
@@ -58,10 +121,7 @@ def load_backbone(
     source = resolve_backbone(name)
     quiet_hf()
     _refuse_remote_code(source, trust_remote_code)
-    try:
-        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
-    except (OSError, ValueError) as e:  # offline hub name, unknown model_type: one line
-        raise ConfigError("model.backbone", f"{source}: cannot load ({_first_line(e)})") from None
+    config = _auto_config(source, trust_remote_code)
     _set_dropout(config, "hidden", hidden_dropout)
     _set_dropout(config, "attention", attention_dropout)
     try:
@@ -78,21 +138,23 @@ def load_backbone(
 
 
 def _refuse_remote_code(source: str, trust_remote_code: bool) -> None:
-    """A folder whose config.json maps to its own code: refused by name unless trusted
-    (transformers refuses too, but with a multi-line message about the hub)."""
-    config = Path(source) / "config.json"
-    if trust_remote_code or not config.exists():
+    """A folder whose config.json (or tokenizer_config.json) maps to its own code: refused by
+    name unless trusted, before transformers sees it (which would ask on stdin, or print a
+    multi-line message about the hub)."""
+    if trust_remote_code:
         return
-    try:
-        auto_map = json.loads(config.read_text()).get("auto_map")
-    except (json.JSONDecodeError, AttributeError):
-        return  # transformers reports the broken file
-    if auto_map:
-        raise ConfigError(
-            "model.trust_remote_code",
-            f"{config} maps to custom code ({', '.join(sorted(auto_map))}); it runs only "
-            "with model.trust_remote_code: true, set it if you trust that folder",
-        )
+    for name in ("config.json", "tokenizer_config.json"):
+        file = Path(source) / name
+        try:
+            auto_map = json.loads(file.read_text()).get("auto_map")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            continue  # absent, or broken: transformers reports a broken config.json
+        if auto_map:
+            raise ConfigError(
+                "model.trust_remote_code",
+                f"{file} maps to custom code ({', '.join(sorted(auto_map))}); it runs only "
+                "with model.trust_remote_code: true, set it if you trust that folder",
+            )
 
 
 def _first_line(e: Exception) -> str:
@@ -106,12 +168,47 @@ def quiet_hf() -> None:
     hf_logging.disable_progress_bar()
 
 
+# A tokenizer folder holds at least one of these; without them transformers may build a
+# tokenizer with an empty vocabulary, which maps every word to [UNK] without a word.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+
+
 def load_tokenizer(source: str, model_type: str, trust_remote_code: bool = False):
+    folder = Path(source)
+    if folder.is_dir() and not any((folder / f).exists() for f in TOKENIZER_FILES):
+        raise ConfigError(
+            "model.backbone",
+            f"{folder}: no tokenizer files (expected one of {', '.join(TOKENIZER_FILES)})",
+        )
     kwargs = {"add_prefix_space": True} if model_type in _PREFIX_SPACE_FAMILIES else {}
     tok = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code, **kwargs)
     if not tok.is_fast:
         raise ConfigError("model.backbone", f"{source}: a fast tokenizer is required (word_ids)")
     return tok
+
+
+def load_tokenizer_for(name: str, trust_remote_code: bool = False):
+    """The tokenizer of a backbone name or folder, with the same checks as load_backbone
+    (custom code refused unless trusted) but without loading the weights."""
+    source = resolve_backbone(name)
+    quiet_hf()
+    _refuse_remote_code(source, trust_remote_code)
+    config = _auto_config(source, trust_remote_code)
+    return load_tokenizer(source, config.model_type, trust_remote_code)
+
+
+def _auto_config(source: str, trust_remote_code: bool):
+    try:
+        return AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:  # unknown model_type, broken config.json: one line
+        raise ConfigError("model.backbone", f"{source}: cannot load ({_first_line(e)})") from None
 
 
 def _set_dropout(config, which: str, value: float | None) -> None:
@@ -120,6 +217,18 @@ def _set_dropout(config, which: str, value: float | None) -> None:
     for attr in _DROPOUT_FIELDS[which]:
         if hasattr(config, attr):
             setattr(config, attr, value)
+
+
+# Families whose position table reserves the first two ids (padding offset).
+_POSITION_OFFSET_FAMILIES = {"roberta", "xlm-roberta", "camembert", "longformer"}
+
+
+def position_limit(config) -> int | None:
+    """The longest input (in tokens) the backbone's position embeddings allow, if it has any."""
+    n = getattr(config, "max_position_embeddings", None)
+    if not isinstance(n, int) or n <= 0 or getattr(config, "position_biased_input", True) is False:
+        return None  # relative positions (DeBERTa) have no absolute table to run past
+    return n - 2 if getattr(config, "model_type", "") in _POSITION_OFFSET_FAMILIES else n
 
 
 @dataclass
@@ -135,7 +244,7 @@ class LayerGroup:
     depth: int | None = None
 
 
-def _block_list(model: PreTrainedModel) -> tuple[str, nn.ModuleList]:
+def block_list(model: PreTrainedModel) -> tuple[str, nn.ModuleList]:
     """The ModuleList of transformer blocks: the one whose length is the layer count."""
     n = getattr(model.config, "num_hidden_layers", None) or getattr(model.config, "n_layers", None)
     candidates = [
@@ -150,7 +259,7 @@ def _block_list(model: PreTrainedModel) -> tuple[str, nn.ModuleList]:
 
 def backbone_layer_groups(model: PreTrainedModel, prefix: str = "backbone.") -> list[LayerGroup]:
     """embeddings (plus parameters shared across blocks), layer_0..layer_{N-1}, pooler."""
-    blocks_name, blocks = _block_list(model)
+    blocks_name, blocks = block_list(model)
     layers = [LayerGroup(f"layer_{i}", "layer", [], i + 1) for i in range(len(blocks))]
     embeddings = LayerGroup("embeddings", "embeddings", [], 0)
     pooler = LayerGroup("pooler", "pooler", [])

@@ -39,12 +39,6 @@ def bio_allowed(labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     return allowed, start
 
 
-def first_subword_mask(word_ids: torch.Tensor) -> torch.Tensor:
-    """(B, T) word ids (-1 = no word) -> (B, T) bool, True at each word's first subword."""
-    prev = torch.cat([torch.full_like(word_ids[:, :1], -1), word_ids[:, :-1]], dim=1)  # (B, T)
-    return (word_ids >= 0) & (word_ids != prev)
-
-
 def compact(values: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Gather the `keep` positions of each row to the front, in order.
 

@@ -3,9 +3,13 @@ the per-token hidden states."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
+from polyhead.errors import PolyheadError
 from polyhead.model.crf import CRF
 from polyhead.model.spec import TaskSpec
 
@@ -52,3 +56,50 @@ def build_head(spec: TaskSpec, input_size: int) -> nn.Module:
     if not spec.labels:
         raise ValueError(f"task {spec.name!r} has no labels; build label sets from data first")
     return (SentenceHead if spec.kind == "sentence" else TokenHead)(spec, input_size)
+
+
+class HeadsPart:
+    """Every trainable head's weights in one file, keyed `<task>.<param>`."""
+
+    kind = "heads"
+    FILE = "heads.safetensors"
+
+    @staticmethod
+    def present(model) -> bool:
+        return True
+
+    @classmethod
+    def save(cls, model, folder: Path) -> None:
+        save_file(heads_state(model.heads), str(Path(folder) / cls.FILE))
+
+    @classmethod
+    def load(cls, model, folder: Path) -> None:
+        load_heads(model.heads, Path(folder) / cls.FILE)
+
+
+def heads_state(heads: nn.ModuleDict) -> dict[str, torch.Tensor]:
+    return {
+        f"{name}.{key}": value.detach().cpu().contiguous()
+        for name, head in heads.items()
+        for key, value in head.state_dict().items()
+    }
+
+
+def load_heads(heads: nn.ModuleDict, path: Path, only: list[str] | None = None) -> list[str]:
+    """Load `<task>.*` tensors into each head (or the heads in `only`); names loaded."""
+    state = load_file(str(path))
+    loaded = []
+    for name, head in heads.items():
+        if only is not None and name not in only:
+            continue
+        prefix = f"{name}."
+        own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        try:
+            head.load_state_dict(own)
+        except RuntimeError as e:  # missing tensor, or a label count the weights do not have
+            first = str(e).strip().splitlines()[0]
+            raise PolyheadError(
+                f"{path}: head {name!r} does not fit its weights ({first})"
+            ) from None
+        loaded.append(name)
+    return loaded

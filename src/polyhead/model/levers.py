@@ -7,7 +7,7 @@ from collections import Counter
 
 import torch
 
-from polyhead.model.backbone import _block_list
+from polyhead.model.backbone import block_list
 
 
 def balanced_class_weights(names: list[str], observed: list[str]) -> list[float]:
@@ -27,7 +27,7 @@ def reinit_top_layers(backbone, n: int) -> list[str]:
     """
     if n <= 0:
         return []
-    name, blocks = _block_list(backbone)
+    name, blocks = block_list(backbone)
     if n > len(blocks):
         from polyhead.errors import ConfigError
 

@@ -14,12 +14,12 @@ hand. Heads are in `heads.safetensors` as for every model, never in PEFT's `modu
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
 from polyhead.errors import ConfigError, PolyheadError
-from polyhead.model import extensions
-from polyhead.model.backbone import LayerGroup, backbone_layer_groups
+from polyhead.model.backbone import LayerGroup, backbone_layer_groups, portable_name
 
 ADAPTER_DIR = "adapter"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -79,20 +79,6 @@ def add_adapters(model, settings) -> None:
         model.backbone = get_peft_model(model.backbone, config)
     except ValueError as e:  # PEFT: "Target modules {...} not found in the base model"
         raise ConfigError("plan.lora.target_modules", f"{targets}: {e}") from None
-    _install_hooks(model)
-
-
-def _install_hooks(model) -> None:
-    """Have the artifact writer save the adapters too (base weights: `export_backbone`)."""
-    writers = model.__dict__.setdefault("artifact_writers", [])
-    if write_adapters not in writers:
-        writers.append(write_adapters)
-
-
-def _remove_hooks(model) -> None:
-    writers = model.__dict__.get("artifact_writers", [])
-    if write_adapters in writers:
-        writers.remove(write_adapters)
 
 
 def adapter_layer_groups(backbone) -> list[LayerGroup]:
@@ -131,12 +117,38 @@ class BaseBackbone:
         self.model.save_pretrained(path, state_dict=self.state_dict(), **kwargs)
 
 
-def write_adapters(model, folder: Path, extra: dict) -> None:
-    model.backbone.save_pretrained(Path(folder) / ADAPTER_DIR, safe_serialization=True)
+class LoraPart:
+    """The adapters in PEFT's own format under `adapter/` (the base weights are backbone/)."""
+
+    kind = "lora"
+
+    @staticmethod
+    def present(model) -> bool:
+        return has_adapters(model.backbone)
+
+    @staticmethod
+    def save(model, folder: Path) -> None:
+        out = Path(folder) / ADAPTER_DIR
+        # polyhead never resizes the vocabulary: PEFT need not look up the base model's config
+        # (a Hub request when the recorded base is a name) to decide on embedding weights.
+        model.backbone.save_pretrained(out, safe_serialization=True, save_embedding_layers=False)
+        _portable_base_name(out, model.spec.backbone)
+
+    @staticmethod
+    def load(model, folder: Path) -> None:
+        restore_adapters(model, folder)
 
 
-@extensions.register
-def restore_adapters(model, path, meta) -> None:
+def _portable_base_name(folder: Path, backbone: str) -> None:
+    """PEFT records the base model's local path (inside a venv, on the training machine);
+    keep only a name that means something elsewhere."""
+    config_path = folder / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = portable_name(backbone)
+    config_path.write_text(json.dumps(config, indent=2))
+
+
+def restore_adapters(model, path) -> None:
     """Attach the saved adapters to the freshly loaded base backbone (safetensors only)."""
     folder = Path(path) / ADAPTER_DIR
     if not folder.is_dir():
@@ -147,7 +159,6 @@ def restore_adapters(model, path, meta) -> None:
     from peft import PeftModel
 
     model.backbone = PeftModel.from_pretrained(model.backbone, str(folder), is_trainable=False)
-    _install_hooks(model)
 
 
 def merge_adapters(model) -> bool:
@@ -155,7 +166,6 @@ def merge_adapters(model) -> bool:
     if not has_adapters(model.backbone):
         return False
     model.backbone = model.backbone.merge_and_unload()
-    _remove_hooks(model)
     return True
 
 

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import ValidationError
 from torch import nn
 
-from polyhead.model.backbone import LayerGroup, backbone_layer_groups, load_backbone
+from polyhead.data.align import IGNORE_INDEX
+from polyhead.errors import ConfigError, PolyheadError
+from polyhead.model import lora
+from polyhead.model.artifact import META_FILE, check_files, read_meta, save_artifact
+from polyhead.model.backbone import (
+    LayerGroup,
+    backbone_layer_groups,
+    load_backbone,
+    position_limit,
+)
 from polyhead.model.crf import compact
-from polyhead.model.heads import build_head
+from polyhead.model.heads import HeadsPart, build_head, load_heads
+from polyhead.model.parts import load_parts
 from polyhead.model.pooling import Pooling
 from polyhead.model.spec import ModelSpec
 
-IGNORE_INDEX = -100  # labels at this value add no loss (subwords after the first, no label)
+log = logging.getLogger("polyhead")
 
 
 @dataclass
@@ -35,8 +47,6 @@ def combine_layers(hidden_states, last_n: int, combine: str) -> torch.Tensor:
 def _check_layers(last_n: int, config) -> None:
     n = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or 0
     if last_n > n:
-        from polyhead.errors import ConfigError
-
         raise ConfigError("features.layers", f"last_n must be at most {n} (the backbone's layers)")
 
 
@@ -52,9 +62,16 @@ class MultiTaskModel(nn.Module):
                 attention_dropout=spec.attention_dropout,
                 trust_remote_code=spec.trust_remote_code,
             )
+        limit = position_limit(backbone.config)
+        if limit is not None and spec.max_length > limit:
+            raise ConfigError(
+                "model.max_length",
+                f"{spec.max_length} is above the backbone's {limit} positions; use at most {limit}",
+            )
         self.spec = spec
         self.backbone = backbone
         self.tokenizer = tokenizer
+        self.artifact_meta: dict = {}  # polyhead.json of the artifact this model was loaded from
         self.pooling = Pooling(spec.pooling, spec.normalize)
         hidden = backbone.config.hidden_size if hasattr(backbone.config, "hidden_size") else None
         hidden = hidden or backbone.config.dim
@@ -157,8 +174,6 @@ class MultiTaskModel(nn.Module):
     def layer_groups(self) -> list[LayerGroup]:
         """Backbone groups bottom-up (plus `lora:layer_i` adapter groups when the backbone has
         LoRA adapters), then one group per head (`head:<task>`)."""
-        from polyhead.model import lora
-
         if lora.has_adapters(self.backbone):
             groups = lora.adapter_layer_groups(self.backbone)
         else:
@@ -172,56 +187,72 @@ class MultiTaskModel(nn.Module):
     def num_layers(self) -> int:
         return sum(1 for g in self.layer_groups() if g.kind == "layer")
 
-    # ---- inference -----------------------------------------------------------------------
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.spec.max_length,
-            return_tensors="pt",
-        )
-        return {
-            k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")
-        }
-
-    @torch.inference_mode()
-    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """Sentence embeddings (N, H) as float32, batched by length like sentence-transformers."""
-        from polyhead.predict import length_sorted_batches
-
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        out = np.zeros((len(texts), self.hidden_size), dtype=np.float32)
-        for idx in length_sorted_batches(texts, batch_size, progress, "embedding"):
-            batch = {k: v.to(device) for k, v in self.tokenize([texts[i] for i in idx]).items()}
-            out[idx] = self.features(batch)["embedding"].float().cpu().numpy()
-        self.train(was_training)
-        return out
-
     # ---- LoRA adapters -------------------------------------------------------------------
     def merge_adapters(self) -> bool:
         """Fold LoRA adapters into the backbone weights (PEFT merge_and_unload); True if the
         backbone had adapters. Afterwards the backbone is a plain HF model again."""
-        from polyhead.model.lora import merge_adapters
-
-        return merge_adapters(self)
+        return lora.merge_adapters(self)
 
     def export_backbone(self):
         """The backbone the artifact writes as `backbone/` (without LoRA: the base weights)."""
-        from polyhead.model.lora import export_backbone
-
-        return export_backbone(self.backbone)
+        return lora.export_backbone(self.backbone)
 
     # ---- persistence ---------------------------------------------------------------------
-    def save(self, path) -> None:
-        from polyhead.model.artifact import save_artifact
-
-        save_artifact(self, path)
+    def save(self, path, extra: dict | None = None, reuse_backbone: Path | None = None) -> Path:
+        return save_artifact(self, path, extra=extra, reuse_backbone=reuse_backbone)
 
     @classmethod
-    def load(cls, path, device: str | None = None) -> MultiTaskModel:
-        from polyhead.model.artifact import load_artifact
+    def load(
+        cls,
+        path,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+        verify: bool = True,
+    ) -> MultiTaskModel:
+        """An artifact folder -> the model, in eval mode. `verify` checks each file's sha256."""
+        path = Path(path)
+        meta = read_meta(path)
+        check_files(path, meta, verify)
+        spec = _spec_from(meta, path)
+        backbone, tokenizer = load_backbone(
+            str(path / "backbone"), trust_remote_code=trust_remote_code
+        )
+        model = cls(spec, backbone=backbone, tokenizer=tokenizer)
+        load_parts(model, path, meta)
+        model.artifact_meta = meta
+        model.eval()
+        return model.to(device) if device else model
 
-        return load_artifact(path, device=device)
+    def continue_from(self, artifact) -> list[str]:
+        """Start training from a trained artifact (`model.backbone: RUN/model`): this model was
+        built on its `backbone/`; add its LoRA adapters merged, and load every head whose task
+        name, kind and labels match. Returns the tasks whose heads were loaded."""
+        artifact = Path(artifact)
+        meta = read_meta(artifact)
+        lora.restore_adapters(self, artifact)
+        lora.merge_adapters(self)
+        saved = {t["name"]: t for t in meta["spec"]["tasks"]}
+        same = [
+            t.name
+            for t in self.spec.tasks
+            if t.name in saved
+            and (saved[t.name]["kind"], saved[t.name]["labels"]) == (t.kind, t.labels)
+        ]
+        loaded = load_heads(self.heads, artifact / HeadsPart.FILE, only=same)
+        fresh = [t.name for t in self.spec.tasks if t.name not in loaded]
+        log.info(
+            "starting from %s: heads %s loaded%s",
+            artifact,
+            loaded or "none",
+            f"; {fresh} start fresh (new task, or other labels)" if fresh else "",
+        )
+        return loaded
+
+
+def _spec_from(meta: dict, path: Path) -> ModelSpec:
+    try:
+        return ModelSpec.model_validate(meta["spec"])
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise PolyheadError(f"{path / META_FILE}: spec.{where}: {err['msg']}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,19 +11,37 @@ TaskKind = Literal["sentence", "token"]
 PoolingMode = Literal["mean", "cls", "max"]
 
 
-class TaskSpec(BaseModel):
-    """One named head. `labels` are the label names in id order (from the training data)."""
+# Task names become safetensors keys, file names and URL paths: identifiers only.
+TASK_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+class TaskSettings(BaseModel):
+    """A head's settings, declared once: a config's `tasks.<name>` and the saved TaskSpec
+    both inherit them (and their checks)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
     kind: TaskKind
-    labels: list[str] = Field(default_factory=list)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     hidden_size: int | None = Field(None, gt=0, description="optional hidden layer (sentence)")
     loss_weight: float = Field(1.0, ge=0.0)
     crf: bool = Field(False, description="token: CRF layer, Viterbi decoding of valid BIO")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="sentence heads")
+
+    @model_validator(mode="after")
+    def _levers(self):
+        if self.crf and self.kind != "token":
+            raise ValueError("crf applies to token tasks only")
+        if self.label_smoothing and self.kind != "sentence":
+            raise ValueError("label_smoothing applies to sentence tasks only")
+        return self
+
+
+class TaskSpec(TaskSettings):
+    """One named head. `labels` are the label names in id order (from the training data)."""
+
+    name: str = Field(pattern=TASK_NAME)
+    labels: list[str] = Field(default_factory=list)
     class_weights: list[float] | None = Field(None, description="loss weight per label id")
 
 
@@ -43,8 +62,6 @@ class LayerSelection(BaseModel):
     def _shorthand(cls, value):
         if not isinstance(value, str):
             return value
-        import re
-
         m = re.fullmatch(r"last(\d*)(?:_(mean|concat))?", value.strip())
         if not m or (m.group(1) and not m.group(2)):
             raise ValueError(f"got {value!r}; use last, last<n>_mean, last<n>_concat or a mapping")
@@ -55,17 +72,25 @@ class LayerSelection(BaseModel):
         return hidden * self.last_n if self.combine == "concat" else hidden
 
 
-class ModelSpec(BaseModel):
+class ModelSettings(BaseModel):
+    """The model-level settings, declared once: `model:` in a config and the saved ModelSpec
+    both inherit them."""
+
     model_config = ConfigDict(extra="forbid")
 
     backbone: str = "minilm"
     pooling: PoolingMode = "mean"
     normalize: bool = True
-    max_length: int = Field(128, gt=2)
-    tasks: list[TaskSpec] = Field(default_factory=list)
+    max_length: int = Field(128, gt=2, le=4096)
     hidden_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     trust_remote_code: bool = False
+
+
+class ModelSpec(ModelSettings):
+    """What a MultiTaskModel is: model settings, the feature layers and the task heads."""
+
+    tasks: list[TaskSpec] = Field(default_factory=list)
     # Model-level so prediction computes the features the heads were trained on.
     layers: LayerSelection = Field(default_factory=LayerSelection)
 

@@ -12,9 +12,15 @@ from torch import nn
 from polyhead.config import PlanConfig
 from polyhead.errors import ConfigError
 from polyhead.model.backbone import LayerGroup
+from polyhead.model.lora import add_adapters
 from polyhead.plan.optim import no_decay_names
 from polyhead.plan.plan import PlannedGroup, TrainingPlan
-from polyhead.plan.strategies import FROZEN_NOTES, STRATEGIES, StartEpochs, resolve_group
+from polyhead.plan.strategies import (
+    FROZEN_NOTES,
+    STRATEGY_FUNCTIONS,
+    StartEpochs,
+    resolve_group,
+)
 
 
 def build_plan(model: nn.Module, cfg: PlanConfig, epochs: int) -> TrainingPlan:
@@ -23,12 +29,10 @@ def build_plan(model: nn.Module, cfg: PlanConfig, epochs: int) -> TrainingPlan:
     if epochs < 1:
         raise ConfigError("trainer.epochs", f"must be at least 1, got {epochs}")
     if cfg.strategy == "lora":
-        from polyhead.model.lora import add_adapters
-
         add_adapters(model, cfg.lora)
     groups = model.layer_groups()
     n_layers = sum(1 for g in groups if g.kind == "layer")
-    starts = STRATEGIES[cfg.strategy](groups, cfg, n_layers)
+    starts = STRATEGY_FUNCTIONS[cfg.strategy](groups, cfg, n_layers)
     heads = [g for g in groups if g.kind == "head"]
     held = {resolve_group(h, heads, "plan.frozen_heads") for h in cfg.frozen_heads}
     params = dict(model.named_parameters())

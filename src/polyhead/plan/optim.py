@@ -7,13 +7,13 @@ printed plan all come from one list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
 
-if TYPE_CHECKING:
-    from polyhead.plan.plan import TrainingPlan
+from polyhead.plan.plan import TrainingPlan
 
 # Normalisation weights across families: BERT/RoBERTa/DeBERTa/MPNet "LayerNorm",
 # DistilBERT "sa_layer_norm"/"output_layer_norm", others "norm.weight" / "ln_f.weight" etc.
@@ -68,3 +68,18 @@ def param_groups(plan: TrainingPlan, model: nn.Module) -> list[dict]:
         }
         for s in specs
     ]
+
+
+def lr_lambdas(plan: TrainingPlan, steps_per_epoch: int) -> list[Callable[[int], float]]:
+    """One multiplier per optimizer group, in `param_groups` order."""
+    return [plan.schedule_of(s.group, steps_per_epoch) for s in optimizer_group_specs(plan)]
+
+
+def scheduler(plan: TrainingPlan, optimizer, steps_per_epoch: int) -> LambdaLR:
+    lambdas = lr_lambdas(plan, steps_per_epoch)
+    if len(lambdas) != len(optimizer.param_groups):
+        raise ValueError(
+            f"optimizer has {len(optimizer.param_groups)} parameter groups, the plan "
+            f"{len(lambdas)}: build the optimizer from param_groups(plan, model)"
+        )
+    return LambdaLR(optimizer, lambdas)

@@ -11,14 +11,10 @@ is a pure function of the epoch, so a resumed run rebuilds it exactly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR
 
-from polyhead.plan.optim import optimizer_group_specs, param_groups
-from polyhead.plan.render import plan_json, plan_table, plan_text
 from polyhead.plan.schedule import GroupSchedule
 
 
@@ -121,38 +117,12 @@ class TrainingPlan:
                 for module_name in g.module_names:
                     model.get_submodule(module_name).eval()
 
-    # ---- optimizer and schedule ----------------------------------------------------------
-    def optimizer_param_groups(self, model: nn.Module) -> list[dict]:
-        return param_groups(self, model)
-
-    def lr_lambdas(self, steps_per_epoch: int) -> list[Callable[[int], float]]:
-        """One multiplier per optimizer group, in `optimizer_param_groups` order."""
-        return [self.schedule_of(s.group, steps_per_epoch) for s in optimizer_group_specs(self)]
-
+    # ---- schedule ------------------------------------------------------------------------
     def schedule_of(self, group_name: str, steps_per_epoch: int) -> GroupSchedule:
         start = self.group(group_name).start_epoch
         return GroupSchedule.for_group(
             start, self.epochs, steps_per_epoch, self.warmup_ratio, self.schedule
         )
 
-    def scheduler(self, optimizer, steps_per_epoch: int) -> LambdaLR:
-        lambdas = self.lr_lambdas(steps_per_epoch)
-        if len(lambdas) != len(optimizer.param_groups):
-            raise ValueError(
-                f"optimizer has {len(optimizer.param_groups)} parameter groups, the plan "
-                f"{len(lambdas)}: build the optimizer from plan.optimizer_param_groups(model)"
-            )
-        return LambdaLR(optimizer, lambdas)
-
     def lr_at(self, group_name: str, step: int, steps_per_epoch: int) -> float:
         return self.group(group_name).lr * self.schedule_of(group_name, steps_per_epoch)(step)
-
-    # ---- display -------------------------------------------------------------------------
-    def table(self):
-        return plan_table(self)
-
-    def render_text(self) -> str:
-        return plan_text(self)
-
-    def to_json(self) -> dict:
-        return plan_json(self)

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-if TYPE_CHECKING:
-    from polyhead.plan.plan import TrainingPlan
+from polyhead.plan.plan import TrainingPlan
 
 
 def _lr(lr: float, start_epoch: int | None) -> str:
     return "-" if start_epoch is None else f"{lr:.2e}"
 
 
-def _compact(n: int) -> str:
+def compact_count(n: int) -> str:
     """At most 6 characters, to fit the phase columns (exact counts are in the JSON)."""
     if n < 100_000:
         return f"{n:,}"
@@ -50,7 +48,7 @@ def plan_table(plan: TrainingPlan) -> Table:
         table.add_row(g.name, f"{g.n_params:,}", _lr(g.lr, g.start_epoch), *cells)
     table.add_section()
     total = f"{sum(g.n_params for g in plan.groups):,}"
-    trainable = [_compact(trainable_params(plan, p.start_epoch)) for p in phases]
+    trainable = [compact_count(trainable_params(plan, p.start_epoch)) for p in phases]
     table.add_row("total / trainable", total, "", *trainable)
     return table
 

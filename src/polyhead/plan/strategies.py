@@ -1,6 +1,6 @@
 """Freezing strategies. Each is one small function `(groups, cfg, n_layers) -> {group: epoch}`
 giving the first epoch (0-based) at which a group trains; a group it leaves out, or maps to
-None, never trains. `STRATEGIES` maps the `plan.strategy` names to these functions, so a
+None, never trains. `STRATEGY_FUNCTIONS` maps the `plan.strategy` names to these functions, so a
 new strategy is one function and one entry.
 
 Rules that hold for every strategy (the pooler never trains, `plan.frozen_heads` stay
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from polyhead.config import PlanConfig
+from polyhead.config import STRATEGIES, PlanConfig
 from polyhead.errors import ConfigError
 from polyhead.model.backbone import LayerGroup
 
@@ -51,16 +51,13 @@ def full(groups, cfg, n) -> StartEpochs:
 
 
 def freeze_head(groups, cfg, n) -> StartEpochs:
-    # The heads in plan.frozen_heads are held frozen by build_plan, as for every strategy.
-    if not cfg.frozen_heads:
-        raise ConfigError("plan.frozen_heads", "strategy freeze-head needs at least one head")
+    # The heads in plan.frozen_heads (PlanConfig requires one) are held frozen by build_plan,
+    # as for every strategy.
     return full(groups, cfg, n)
 
 
 def top_k(groups, cfg, n) -> StartEpochs:
-    if cfg.k is None:
-        raise ConfigError("plan.k", "strategy top-k needs k (number of top layers to train)")
-    if cfg.k > n:
+    if cfg.k > n:  # PlanConfig requires k for top-k; the layer count comes with the model
         msg = f"must be at most {n} (the backbone has {n} layers), got {cfg.k}"
         raise ConfigError("plan.k", msg)
     # layer_i has depth i + 1, so the top k blocks are those with depth > n - k.
@@ -130,7 +127,7 @@ FROZEN_NOTES: dict[str, Callable[[LayerGroup, PlanConfig], str]] = {
     "lora": base_weight,
 }
 
-STRATEGIES: dict[str, Strategy] = {
+STRATEGY_FUNCTIONS: dict[str, Strategy] = {
     "frozen": frozen,
     "heads": heads,
     "freeze-head": freeze_head,
@@ -140,3 +137,7 @@ STRATEGIES: dict[str, Strategy] = {
     "custom": custom,
     "lora": lora,
 }
+
+# The names are declared once, in polyhead.config; this table must have one function each.
+if set(STRATEGY_FUNCTIONS) != set(STRATEGIES):
+    raise ImportError(f"strategy tables disagree: {set(STRATEGY_FUNCTIONS) ^ set(STRATEGIES)}")

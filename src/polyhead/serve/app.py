@@ -14,8 +14,11 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
+from polyhead.export.runtime import load_predictor
+from polyhead.model.backbone import portable_name
 from polyhead.serve.batcher import MicroBatcher
 from polyhead.serve.settings import ServeSettings
+from polyhead.version import __version__
 
 
 class PredictRequest(BaseModel):
@@ -119,11 +122,9 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
     import fastapi
     import transformers
 
-    import polyhead
-
     model = predictor.model
     spec = model.spec
-    versions = {"polyhead": polyhead.__version__, "fastapi": fastapi.__version__}
+    versions = {"polyhead": __version__, "fastapi": fastapi.__version__}
     if runtime == "onnxruntime":
         import onnxruntime
 
@@ -137,7 +138,7 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
     return {
         "model": Path(source).name or source,
         "runtime": runtime,
-        "backbone": spec.backbone,
+        "backbone": portable_name(spec.backbone),
         "embedding_dim": model.hidden_size,
         "pooling": spec.pooling,
         "normalize": spec.normalize,
@@ -154,8 +155,6 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
 def run_server(source: str, settings: ServeSettings, onnx: bool = False, access_log=False):
     """Load the model once, then serve until interrupted."""
     import uvicorn
-
-    from polyhead.export.runtime import load_predictor
 
     if settings.threads and not onnx:
         import torch

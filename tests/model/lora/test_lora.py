@@ -19,6 +19,7 @@ from polyhead.errors import ConfigError, PolyheadError
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
 from polyhead.model.lora import adapter_parameter_count
 from polyhead.plan import build_plan
+from polyhead.predict import tokenize
 from tests.conftest import FAMILIES, demo_raw
 
 TEXTS = ["wake me up at five am", "play some jazz", "what is the weather in paris", "hi"]
@@ -40,7 +41,7 @@ def make_model(backbone) -> MultiTaskModel:
 def outputs(model: MultiTaskModel) -> dict[str, torch.Tensor]:
     model.eval()
     with torch.no_grad():
-        out = model(model.tokenize(TEXTS))
+        out = model(tokenize(model, TEXTS))
     return {"embedding": out.embedding, **out.logits}
 
 
@@ -167,8 +168,10 @@ def test_adapter_without_safetensors_is_refused(lora_run, tmp_path):
     shutil.copytree(lora_run.run_dir / "model", art)
     weights = art / "adapter" / "adapter_model.safetensors"
     weights.rename(art / "adapter" / "adapter_model.bin")
+    with pytest.raises(PolyheadError, match="adapter_model.safetensors: missing"):
+        MultiTaskModel.load(art)  # the recorded files are checked first
     with pytest.raises(PolyheadError, match="only safetensors are loaded"):
-        MultiTaskModel.load(art)
+        MultiTaskModel.load(art, verify=False)
     save_file({}, str(weights))  # present again (empty): PEFT's own key check takes over
 
 

@@ -12,8 +12,9 @@ import torch
 
 from polyhead.config import validate_config
 from polyhead.engine.callbacks import BestArtifactCallback
+from polyhead.engine.cosine import GradCosine
 from polyhead.engine.evaluation import evaluate_examples
-from polyhead.engine.guard import TEACHER_FILE, Distillation, DriftGuard, GradCosine
+from polyhead.engine.guard import TEACHER_FILE, Distillation, DriftGuard
 from polyhead.engine.train import prepare, train
 from polyhead.errors import ConfigError
 from tests.conftest import demo_raw

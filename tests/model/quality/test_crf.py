@@ -7,7 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyhead.model.crf import CRF, bio_allowed, compact, first_subword_mask
+from polyhead.data.align import first_subword_mask
+from polyhead.model.crf import CRF, bio_allowed, compact
 
 LABELS = ["O", "B-date", "I-date", "B-time", "I-time"]
 

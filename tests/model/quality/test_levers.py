@@ -11,8 +11,8 @@ from polyhead.engine.evaluation import evaluate_examples
 from polyhead.engine.train import prepare, train
 from polyhead.errors import ConfigError
 from polyhead.model.multitask import MultiTaskModel
-from polyhead.predict import Predictor
-from tests.quality.conftest import tiny_run_config
+from polyhead.predict import Predictor, tokenize
+from tests.model.quality.conftest import tiny_run_config
 
 TEXTS = ["wake me up at five am tomorrow", "", "what is the weather in paris on friday"]
 
@@ -59,7 +59,7 @@ def _loss(model, batch, task):
 
 
 def _batch(model, labels):
-    batch = model.tokenize(["set an alarm", "play some jazz", "call mum", "hi"])
+    batch = tokenize(model, ["set an alarm", "play some jazz", "call mum", "hi"])
     batch["labels.intent"] = torch.tensor(labels)
     return batch
 

@@ -1,4 +1,5 @@
-"""Per-run report, written by `train()` into its run directory:
+"""Per-run report, written by `train()` into its run directory (plots and tables come from
+polyhead.report):
 
     RUN/analysis.json    dev confusions of the best model per sentence task (most frequent first)
     RUN/plots/*.png      validation curves, per-entity-type F1, most frequent confusions
@@ -13,26 +14,23 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import torch
+import yaml
 
-from polyhead.compare import plots
-from polyhead.compare.collect import TASK_METRICS, load_run, task_kinds
+from polyhead.config import validate_config
+from polyhead.data.labels import LabelSet
+from polyhead.engine.datamodule import MultiTaskDataModule
+from polyhead.engine.evaluation import PredictionCollector
+from polyhead.model.multitask import MultiTaskModel
+from polyhead.report.runs import fmt_value, load_run, metrics_markdown, run_plots, task_kinds
 
 
-@torch.inference_mode()
 def analyse(model, data, split: str = "dev", top: int = 30) -> dict:
     """Predict `split` of a data module with `model`; count sentence-label confusions."""
-    from polyhead.engine.evaluation import PredictionCollector
-
     collector = PredictionCollector(
         data.sources, data.kinds, data.label_sets, split, model.crf_heads()
     )
-    model.eval()
-    device = next(model.parameters()).device
-    for loader in data.eval_dataloaders(split):
-        for batch in loader:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            collector.add(batch, model.head_logits(model.features(batch)))
+    batches = (b for loader in data.eval_dataloaders(split) for b in loader)
+    collector.collect(model, batches)
     confusions = {}
     for src in data.sources:
         examples = src.splits.get(split) or []
@@ -47,12 +45,6 @@ def analyse(model, data, split: str = "dev", top: int = 30) -> dict:
 
 def data_for_run(run_dir: Path, model):
     """The run's data module, rebuilt from its config.yaml with the model's label sets."""
-    import yaml
-
-    from polyhead.config import validate_config
-    from polyhead.data import LabelSet
-    from polyhead.engine.datamodule import MultiTaskDataModule
-
     cfg = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text()))
     label_sets = {t.name: LabelSet(t.labels) for t in model.spec.tasks}
     return MultiTaskDataModule(cfg, model.tokenizer, label_sets=label_sets)
@@ -63,62 +55,11 @@ def load_analysis(run_dir: Path, data=None) -> dict:
     path = Path(run_dir) / "analysis.json"
     if path.exists():
         return json.loads(path.read_text())
-    from polyhead.model.multitask import MultiTaskModel
-
     model = MultiTaskModel.load(Path(run_dir) / "model")
     data = data or data_for_run(Path(run_dir), model)
     result = analyse(model, data) if data.has_split("dev") else {"confusions": {}}
     path.write_text(json.dumps(result, indent=2))
     return result
-
-
-def curve_keys(kinds: dict[str, str], history: list[dict]) -> list[str]:
-    keys = ["score"] + [f"{t}/{TASK_METRICS[k][0]}" for t, k in kinds.items()]
-    last = history[-1].get("metrics", {}) if history else {}
-    return keys + sorted(k for k in last if k.startswith("frame_accuracy"))
-
-
-def run_plots(record, analysis: dict, folder: Path, kinds: dict[str, str]) -> list[Path]:
-    """Curves, per-type F1 bars (dev) and confusion bars of one run."""
-    out = [
-        plots.run_curves(record.history, curve_keys(kinds, record.history), folder / "curves.png")
-    ]
-    dev = record.metrics.get("dev", {})
-    for task, kind in kinds.items():
-        if kind == "token":
-            per_type = (dev.get(task) or {}).get("per_type") or {}
-            out.append(
-                plots.entity_f1_bars(
-                    per_type, f"{task}: dev F1 per entity type", folder / f"entity_f1_{task}.png"
-                )
-            )
-    for task, pairs in analysis.get("confusions", {}).items():
-        out.append(
-            plots.confusion_bars(
-                pairs, f"{task}: most frequent dev confusions", folder / f"confusions_{task}.png"
-            )
-        )
-    return [p for p in out if p is not None]
-
-
-def metrics_markdown(metrics: dict, kinds: dict[str, str]) -> str:
-    """| task | metric | dev | test | for every task metric, frame accuracy and score."""
-    splits = [s for s in ("dev", "test") if s in metrics]
-    lines = ["| task | metric | " + " | ".join(splits) + " |", "|---|---|" + "---|" * len(splits)]
-    for task, kind in kinds.items():
-        for name in TASK_METRICS[kind]:
-            vals = [_fmt((metrics[s].get(task) or {}).get(name)) for s in splits]
-            lines.append(f"| {task} | {name} | " + " | ".join(vals) + " |")
-    keys = sorted({k for s in splits for k in metrics[s] if k.startswith("frame_accuracy")})
-    for key in [*keys, "score"]:
-        lines.append(
-            f"| all | {key} | " + " | ".join(_fmt(metrics[s].get(key)) for s in splits) + " |"
-        )
-    return "\n".join(lines)
-
-
-def _fmt(value) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) else "-"
 
 
 def write_run_report(run_dir, data=None) -> Path:
@@ -134,7 +75,7 @@ def write_run_report(run_dir, data=None) -> Path:
     seconds = record.metrics.get("train_seconds")
     parts = [
         f"# Run report: {run_dir.name}",
-        f"Best epoch: {record.metrics.get('best_epoch')}; training time: {_fmt(seconds)} s; "
+        f"Best epoch: {record.metrics.get('best_epoch')}; training time: {fmt_value(seconds)} s; "
         f"trainable parameters: {record.trainable_params}.",
         "## Metrics (best model)",
         metrics_markdown(record.metrics, kinds),

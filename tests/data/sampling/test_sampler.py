@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from polyhead.engine.sampling import TaskBatchSampler, source_probabilities
+from polyhead.data.sampling import TaskBatchSampler, source_probabilities
 
 SIZES = [900, 100, 300]  # rows of sources 0, 1, 2, laid end to end
 BATCH = 16

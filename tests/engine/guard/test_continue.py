@@ -7,9 +7,10 @@ import torch
 
 from polyhead.config import PlanConfig
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
-from polyhead.model.artifact import continue_from, is_artifact
+from polyhead.model.artifact import is_artifact
 from polyhead.model.lora import adapter_parameter_count
 from polyhead.plan import build_plan
+from polyhead.predict import tokenize
 
 TEXTS = ["wake me up at five", "play jazz"]
 
@@ -34,16 +35,16 @@ def test_continue_from_a_lora_artifact(tiny_bert, tmp_path):
     trained.save(tmp_path / "art")
     trained.eval()
     with torch.no_grad():
-        want = trained.features(trained.tokenize(TEXTS))["token_embeddings"]
+        want = trained.features(tokenize(trained, TEXTS))["token_embeddings"]
     assert is_artifact(tmp_path / "art") and not is_artifact(tiny_bert)
 
     torch.manual_seed(1)  # other random heads
     model = MultiTaskModel(spec(tmp_path / "art", ["O", "B-x", "I-x"]))  # slots relabelled
-    assert continue_from(model, tmp_path / "art") == ["intent"]
+    assert model.continue_from(tmp_path / "art") == ["intent"]
     assert adapter_parameter_count(model) == 0  # merged into the backbone weights
     model.eval()
     with torch.no_grad():
-        got = model.features(model.tokenize(TEXTS))["token_embeddings"]
+        got = model.features(tokenize(model, TEXTS))["token_embeddings"]
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     for key, value in trained.heads["intent"].state_dict().items():
         assert torch.equal(model.heads["intent"].state_dict()[key], value)

@@ -1,0 +1,139 @@
+"""Examples -> encoded rows -> padded batches: the one place where examples become padded,
+labelled model inputs.
+
+Tasks that share a data source label the same sentences (intent + slots): one row carries
+labels for all of them. Tasks from different sources contribute rows that carry only their own
+labels; every other task's label is IGNORE_INDEX there, so each row adds loss only to the
+tasks it labels. Rows keep `index` (the example's position in its split) and `source`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from polyhead.data.align import IGNORE_INDEX, encode_words
+from polyhead.data.labels import LabelSet
+from polyhead.data.sources import SourceData
+from polyhead.errors import ConfigError
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[str, LabelSet]:
+    """Each task's labels from its training examples (sorted; tags as O + B-/I- per type)."""
+    out = {}
+    for src in sources:
+        train = src.splits["train"]
+        for task in src.tasks:
+            kind = kinds[task]
+            if kind == "sentence" and any(ex.label is None for ex in train):
+                raise ConfigError(
+                    f"tasks.{task}", "sentence task but training examples lack labels"
+                )
+            if kind == "token" and any(ex.tags is None for ex in train):
+                raise ConfigError(f"tasks.{task}", "token task but training examples lack tags")
+            out[task] = (
+                LabelSet.for_sentences(train) if kind == "sentence" else LabelSet.for_tags(train)
+            )
+    return out
+
+
+@dataclass
+class EncodeStats:
+    n_examples: int = 0
+    n_truncated_examples: int = 0
+    n_truncated_words: int = 0
+
+
+def encode_source(
+    tokenizer,
+    src: SourceData,
+    split: str,
+    kinds: dict[str, str],
+    labels: dict[str, LabelSet],
+    max_length: int,
+    stats: EncodeStats | None = None,
+) -> list[dict]:
+    """Rows with input ids, word ids and `labels.<task>` for every task in `kinds` (ignored
+    where this source does not label the task)."""
+    examples = src.splits[split]
+    token_tasks = [t for t in src.tasks if kinds[t] == "token"]
+    tag_ids = None
+    if token_tasks and examples and examples[0].tags is not None:
+        ls = labels[token_tasks[0]]
+        tag_ids = [[ls.id(t) if t in ls else IGNORE_INDEX for t in ex.tags] for ex in examples]
+    enc = encode_words(tokenizer, [ex.tokens for ex in examples], max_length, tags=tag_ids)
+    if stats is not None:
+        stats.n_examples += len(examples)
+        stats.n_truncated_examples += enc.n_truncated_examples
+        stats.n_truncated_words += enc.n_truncated_words
+    rows = []
+    for i, ex in enumerate(examples):
+        row = {
+            "input_ids": enc.input_ids[i],
+            "attention_mask": enc.attention_mask[i],
+            "word_ids": [-1 if w is None else w for w in enc.word_ids[i]],
+            "index": i,
+            "source": src.index,
+        }
+        if enc.token_type_ids is not None:
+            row["token_type_ids"] = enc.token_type_ids[i]
+        for task, kind in kinds.items():
+            row[f"labels.{task}"] = _row_label(task, kind, src, ex, enc, i, labels)
+        rows.append(row)
+    return rows
+
+
+def _row_label(task, kind, src, ex, enc, i, labels):
+    if kind == "token":
+        if task in src.tasks and enc.labels is not None:
+            return enc.labels[i]
+        return [IGNORE_INDEX] * len(enc.input_ids[i])
+    if task in src.tasks and ex.label is not None and ex.label in labels[task]:
+        return labels[task].id(ex.label)
+    return IGNORE_INDEX
+
+
+class RowDataset(Dataset):
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.rows[i]
+
+
+# Padding value per key; every other list-valued key is a label row (IGNORE_INDEX).
+_PAD = {"attention_mask": 0, "token_type_ids": 0, "word_ids": -1}
+
+
+def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
+    """Pad to the longest row: ids with pad_id, masks with 0, word ids -1, labels ignored."""
+    width = max(len(r["input_ids"]) for r in rows)
+    batch: dict[str, torch.Tensor] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        if not isinstance(values[0], list):
+            batch[key] = torch.tensor(values)
+            continue
+        fill = pad_id if key == "input_ids" else _PAD.get(key, IGNORE_INDEX)
+        padded = [v + [fill] * (width - len(v)) for v in values]
+        batch[key] = torch.tensor(padded)  # (B, T)
+    return batch
+
+
+def batches_in_order(rows: list[dict], batch_size: int, pad_id: int = 0):
+    """Padded batches of `rows` in row order (evaluation, probes, distillation targets)."""
+    for start in range(0, len(rows), batch_size):
+        yield collate(rows[start : start + batch_size], pad_id)
+
+
+def model_inputs(rows: list[dict], idx, pad_id: int) -> dict[str, torch.Tensor]:
+    """Only the tokenizer outputs of the rows at `idx`, padded (what a backbone reads)."""
+    chosen = [{k: v for k, v in rows[i].items() if k in MODEL_INPUTS} for i in idx]
+    return collate(chosen, pad_id)

@@ -1,0 +1,93 @@
+"""The Lightning Trainer of a run: callbacks in their order, loggers, precision, devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from polyhead.config import RunConfig
+from polyhead.engine.callbacks import HistoryCallback, PlanCallback, RngStateCallback
+from polyhead.engine.checkpoint_io import AtomicCheckpointIO
+from polyhead.engine.faults import InterruptCallback
+from polyhead.engine.rundir import CHECKPOINT, csv_version
+
+
+def precision(cfg: RunConfig) -> str:
+    if cfg.trainer.precision != "auto":
+        return cfg.trainer.precision
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def build_trainer(
+    cfg: RunConfig, run_dir: Path, plan, best_cb, extra_callbacks=(), guards=()
+) -> pl.Trainer:
+    t = cfg.trainer
+    callbacks = [
+        *guards,  # before history and best artifact: they read the guards' verdict
+        PlanCallback(plan),
+        RngStateCallback(),
+        HistoryCallback(run_dir / "history.jsonl", plan),
+        best_cb,
+        # The latest epoch as checkpoints/last.ckpt, every epoch: with save_top_k=0 Lightning
+        # writes `save_last` only at the end of training, leaving a killed run nothing to resume.
+        ModelCheckpoint(
+            dirpath=run_dir / CHECKPOINT.parent,
+            filename=CHECKPOINT.stem,
+            save_top_k=1,
+            enable_version_counter=False,
+        ),
+        InterruptCallback(run_dir / CHECKPOINT, run_dir),
+        *extra_callbacks,
+    ]
+    if t.patience:
+        callbacks.append(
+            EarlyStopping("val/score", mode="max", patience=t.patience, min_delta=t.min_delta)
+        )
+    if t.progress:
+        callbacks.append(RichProgressBar(leave=True))
+    loggers = [
+        CSVLogger(run_dir, name="logs", version=csv_version(run_dir / "logs")),
+        TensorBoardLogger(run_dir, name="logs", version="tb"),
+    ]
+    return pl.Trainer(
+        max_epochs=t.epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=_strategy(t.strategy),
+        plugins=_checkpoint_io(t.strategy),
+        precision=precision(cfg),
+        gradient_clip_val=t.gradient_clip,
+        gradient_clip_algorithm="norm",
+        callbacks=callbacks,
+        logger=loggers,
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic="warn",
+        default_root_dir=run_dir,
+    )
+
+
+def _strategy(name: str):
+    """Lightning's strategy by name, except plain `ddp`: tasks absent from a batch and frozen
+    plan groups leave parameters without gradients, which DDP must be told to expect."""
+    if name == "ddp":
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=True)
+    return name
+
+
+def _checkpoint_io(strategy: str) -> list:
+    """Atomic checkpoint files, except where the strategy writes sharded checkpoints itself."""
+    if any(k in strategy for k in ("fsdp", "deepspeed", "xla")):
+        return []
+    return [AtomicCheckpointIO()]
