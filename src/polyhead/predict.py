@@ -4,8 +4,9 @@ ONNX export, so they all see the same windows and truncation.
 
 Long inputs are split into overlapping windows by the fast tokenizer itself
 (`return_overflowing_tokens` + `stride`), so every word gets a prediction: a word takes the
-prediction of the window where it sits furthest from an edge; sentence logits and the
-embedding are averaged over a text's windows.
+prediction of the window where it sits furthest from an edge; sentence probabilities are
+averaged over a text's windows. The embedding is the first window's, as sentence-transformers
+truncates.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def encode_words_batch(tokenizer, batch_words: list[list[str]], max_length: int,
     return enc, enc.pop("overflow_to_sample_mapping").tolist()
 
 
+def first_windows(owner: list[int]) -> list[int]:
+    """The row of each text's first window (rows of one text are consecutive)."""
+    return [r for r, o in enumerate(owner) if r == 0 or owner[r - 1] != o]
+
+
 def model_inputs(enc) -> dict[str, torch.Tensor]:
     return {k: v for k, v in enc.items() if k in MODEL_INPUTS}
 
@@ -69,8 +75,8 @@ def _device(model):
 
 @torch.inference_mode()
 def encode(model, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    """Sentence embeddings (N, H) float32, batched by length like sentence-transformers; a
-    text longer than max_length gets the mean of its windows' embeddings."""
+    """Sentence embeddings (N, H) float32, batched by length like sentence-transformers, and
+    like it from a text's first max_length tokens (its first window)."""
     was_training = model.training
     model.eval()
     out = np.zeros((len(texts), model.hidden_size), dtype=np.float32)
@@ -80,10 +86,8 @@ def encode(model, texts: list[str], batch_size: int = 64, progress: bool = False
             model.tokenizer, words, model.spec.max_length, DEFAULT_STRIDE
         )
         feats = model.features({k: v.to(_device(model)) for k, v in model_inputs(enc).items()})
-        emb = feats["embedding"].float().cpu()
-        owner_t = torch.tensor(owner)
-        for j, i in enumerate(idx):
-            out[i] = emb[owner_t == j].mean(0).numpy()
+        emb = feats["embedding"].float().cpu().numpy()
+        out[idx] = emb[first_windows(owner)]
     model.train(was_training)
     return out
 
@@ -114,7 +118,8 @@ class Predictor:
         out = []
         for i, words in enumerate(batch_words):
             rows = [r for r, o in enumerate(owner) if o == i]
-            item = {"embedding": embedding[rows].float().mean(0).cpu().numpy()}
+            # the embedding of the first window, as `encode` and sentence-transformers give it
+            item = {"embedding": embedding[rows[0]].float().cpu().numpy()}
             for task, lg in logits.items():
                 if self.kinds[task] == "sentence":
                     item[task] = torch.softmax(lg[rows].float(), -1).mean(0).cpu()

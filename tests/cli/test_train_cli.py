@@ -35,6 +35,7 @@ def trained(config_file, tmp_path_factory) -> Path:
     cmd = [sys.executable, "-m", "polyhead.cli", "train", str(config_file), *QUICK]
     res = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
+    (out.parent / "stderr.txt").write_text(res.stderr)
     return out
 
 
@@ -50,6 +51,31 @@ def polyhead(monkeypatch, capsys, *args: str, stdin: str | None = None):
         code = e.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def test_train_console_is_quiet(trained):
+    """Lightning's INFO lines (accelerators, a logging-service tip) appear only with
+    --verbose, and nothing is printed twice."""
+    err = (trained.parent / "stderr.txt").read_text()
+    assert "GPU available" not in err and "Tip" not in err, err[-2000:]
+    lines = [ln.strip() for ln in err.splitlines() if "INFO" in ln]
+    assert len(lines) == len(set(lines)), lines
+
+
+def test_verbose_shows_lightnings_messages_once(monkeypatch):
+    import logging
+
+    from polyhead.engine.trainer import VERBOSE_ENV, quiet_lightning
+
+    monkeypatch.setenv(VERBOSE_ENV, "1")
+    quiet_lightning()
+    assert logging.getLogger("lightning.pytorch").getEffectiveLevel() == logging.INFO
+    assert not [
+        h for h in logging.getLogger("lightning").handlers if type(h) is logging.StreamHandler
+    ]
+    monkeypatch.delenv(VERBOSE_ENV)
+    quiet_lightning()
+    assert logging.getLogger("lightning.pytorch").getEffectiveLevel() == logging.WARNING
 
 
 def test_train_writes_the_run_directory(trained):

@@ -14,7 +14,6 @@ from safetensors.torch import load_file, save_file
 from polyhead.engine.callbacks import BestArtifactCallback
 from polyhead.engine.train import train
 from polyhead.errors import PolyheadError
-from polyhead.model import artifact
 from polyhead.model.multitask import MultiTaskModel
 from tests.engine.conftest import run_config
 from tests.engine.test_resume import KillAt, Killed
@@ -65,8 +64,8 @@ def test_best_artifact_links_a_static_backbone(bert4, tmp_path, monkeypatch):
 
     _, model, _ = prepare(cfg)
     writes = []
-    plain = artifact._plain_backbone
-    monkeypatch.setattr(artifact, "_plain_backbone", lambda m: writes.append(1) or plain(m))
+    plain = type(model).export_backbone
+    monkeypatch.setattr(type(model), "export_backbone", lambda m: writes.append(1) or plain(m))
     best = BestArtifactCallback(tmp_path / "model", dict, static_backbone=True)
     trainer = SimpleNamespace(sanity_checking=False, is_global_zero=True, current_epoch=0)
     for epoch, score in enumerate([0.1, 0.2, 0.3]):

@@ -37,7 +37,7 @@ def test_same_embeddings_as_polyhead(tiny_bert, tmp_path, pooling, normalize):
     assert listed == (["Transformer", "Pooling"] + (["Normalize"] if normalize else []))
     st = _st(out)
     assert st.max_seq_length == 24
-    ours = load_any(str(tmp_path / "art")).encode(TEXTS)
+    ours = encode(load_any(str(tmp_path / "art")), TEXTS)
     np.testing.assert_allclose(st.encode(TEXTS), ours, atol=1e-5)
 
 

@@ -27,14 +27,14 @@ def main() -> None:
     from polyhead.engine import train as engine_train
 
     fault = SignalAtStep(int(os.environ["FAULT_STEP"]), getattr(signal, os.environ["FAULT_SIGNAL"]))
-    make_trainer = engine_train._trainer
+    make_trainer = engine_train.build_trainer
 
     def with_fault(*args, **kwargs):
         trainer = make_trainer(*args, **kwargs)
         trainer.callbacks.append(fault)
         return trainer
 
-    engine_train._trainer = with_fault
+    engine_train.build_trainer = with_fault
     sys.argv = ["polyhead", *sys.argv[1:]]
     polyhead_main()
 

@@ -104,14 +104,14 @@ def test_ctrl_c_in_the_cli_exits_130_with_how_to_resume(rel_bert, tmp_path, monk
     from polyhead.cli import main
     from polyhead.engine import train as engine_train
 
-    make_trainer = engine_train._trainer
+    make_trainer = engine_train.build_trainer
 
     def with_sigint(*args, **kwargs):
         trainer = make_trainer(*args, **kwargs)
         trainer.callbacks.append(SigintAtStep(2))
         return trainer
 
-    monkeypatch.setattr(engine_train, "_trainer", with_sigint)
+    monkeypatch.setattr(engine_train, "build_trainer", with_sigint)
     run_dir, cfg_path = tmp_path / "run", write_config(tmp_path, rel_bert, epochs=1)
     monkeypatch.setattr(sys, "argv", ["polyhead", "train", str(cfg_path), "--out", str(run_dir)])
     with pytest.raises(SystemExit) as info:

@@ -116,7 +116,7 @@ def test_validation_path_gives_one_prediction_per_word(sentences):
     labels = LabelSet(["O", "B-X", "I-X"])
     examples = [Example(words, ["B-X"] * len(words)) for words in sentences]
     src = SourceData(0, None, ["tags"], {"dev": examples})
-    rows = encode_source(tokenizer(), src, "dev", {"tags": "token"}, {"tags": labels}, 16, ["tags"])
+    rows = encode_source(tokenizer(), src, "dev", {"tags": "token"}, {"tags": labels}, 16)
     batch = collate(rows)
     logits = torch.zeros(*batch["input_ids"].shape, len(labels))  # (B, T, L)
     logits[..., 1] = 1.0  # every subword predicts B-X

@@ -6,6 +6,7 @@ In every command module, library imports sit inside the commands on purpose: `po
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,8 +21,13 @@ _STATE = {"debug": False}
 
 
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")):
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    verbose: bool = typer.Option(False, "--verbose", help="Also show Lightning's own messages."),
+):
     _STATE["debug"] = debug
+    if verbose:  # read by polyhead.engine.trainer (and inherited by worker processes)
+        os.environ["POLYHEAD_VERBOSE"] = "1"
 
 
 def read_lines(source: str) -> list[str]:
@@ -44,8 +50,7 @@ def setup_logging() -> None:
         datefmt="[%X]",
         handlers=[RichHandler(console=console, show_path=False)],
     )
-    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Lightning's own loggers are tamed where its Trainer is built (engine.trainer).
 
 
 def load_cli_config(path: Path, overrides: list[str] | None):

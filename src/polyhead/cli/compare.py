@@ -34,12 +34,18 @@ def compare(
     report.html. Re-running the same command resumes: finished runs are not redone."""
     from polyhead.compare.report import write_report
     from polyhead.compare.runner import run_comparison
+    from polyhead.errors import ConfigError
 
     setup_logging()
     names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
     # The strategy names are checked once, by the config: as compare.strategies.
     overrides = [*(set_ or []), *([f"compare.strategies=[{','.join(names)}]"] if names else [])]
-    cfg = load_cli_config(config, overrides)
+    try:
+        cfg = load_cli_config(config, overrides)
+    except ConfigError as e:  # name the flag the user typed, not the config field it fills
+        if names and e.field.startswith("compare.strategies"):
+            raise ConfigError("--strategies", str(e).split(": ", 1)[1]) from None
+        raise
     out = out or Path("runs") / f"compare-{config.stem}"
 
     def show(o):

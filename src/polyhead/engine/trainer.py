@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -16,6 +19,27 @@ from polyhead.engine.faults import InterruptCallback
 from polyhead.engine.rundir import CHECKPOINT, csv_version
 
 
+# `polyhead --verbose` sets this (inherited by DDP ranks and compare's worker processes).
+VERBOSE_ENV = "POLYHEAD_VERBOSE"
+# Small dev sets and short epochs are normal here, not a mistake to warn about.
+warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
+
+
+def quiet_lightning() -> None:
+    """Lightning adds its own stderr handler at import and logs INFO lines (accelerators,
+    advertisements) there while they also reach the application's handler: every line twice.
+    Keep one handler; its INFO lines only with --verbose."""
+    lightning_log = logging.getLogger("lightning")
+    for handler in list(lightning_log.handlers):
+        if type(handler) is logging.StreamHandler:
+            lightning_log.removeHandler(handler)
+    if not lightning_log.handlers and not logging.getLogger().handlers:
+        lightning_log.addHandler(logging.StreamHandler())  # no app handler: keep warnings
+    verbose = os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # each sets INFO
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def precision(cfg: RunConfig) -> str:
     if cfg.trainer.precision != "auto":
         return cfg.trainer.precision
@@ -27,6 +51,7 @@ def precision(cfg: RunConfig) -> str:
 def build_trainer(
     cfg: RunConfig, run_dir: Path, plan, best_cb, extra_callbacks=(), guards=()
 ) -> pl.Trainer:
+    quiet_lightning()
     t = cfg.trainer
     callbacks = [
         *guards,  # before history and best artifact: they read the guards' verdict

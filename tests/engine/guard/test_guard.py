@@ -80,16 +80,17 @@ def test_max_drop_vetoes_the_epoch_and_stops(tmp_path):
         module = SimpleNamespace(
             kinds={"intent": "sentence"},
             last_metrics={"intent": {"accuracy": accuracy}, "score": score},
+            history_extras={},
         )
         guard.on_validation_end(trainer, module)
         return module
 
     module = epoch(0, 0.79, 0.5)  # 1 point down: allowed
-    assert not trainer.should_stop and best.allow()
+    assert not trainer.should_stop and all(v() for v in best.vetoes)
     assert module.history_extras["drift"]["intent"]["drop"] == pytest.approx(1.0)
     best.best, best.best_epoch = 0.5, 0  # what saving epoch 0 would record
     epoch(1, 0.70, 0.9)  # 10 points down, better score: vetoed and stopped
-    assert trainer.should_stop and not best.allow()
+    assert trainer.should_stop and not all(v() for v in best.vetoes)
     best.on_validation_end(trainer, module)  # the veto holds even for a better score
     assert best.best_epoch == 0 and not (tmp_path / "model").exists()
     summary = guard.summary(best.best_epoch)
@@ -103,7 +104,9 @@ def test_distillation_is_zero_at_the_start_and_grows_as_the_backbone_moves(tiny_
     cfg = demo_config(tiny_bert, trainer={"preserve": ["intent", "slots"]})
     data, model, _ = prepare(cfg)
     trainer = SimpleNamespace(datamodule=data, is_global_zero=True)
-    module = SimpleNamespace(model=model, device=torch.device("cpu"))
+    module = SimpleNamespace(
+        model=model, device=torch.device("cpu"), loss_terms=[], history_extras={}
+    )
     distil = Distillation(["intent", "slots"], 1.0, tmp_path)
     distil.on_fit_start(trainer, module)
     batch = next(iter(data.train_dataloader()))
@@ -118,7 +121,10 @@ def test_distillation_is_zero_at_the_start_and_grows_as_the_backbone_moves(tiny_
     assert all(float(v) > 1e-4 for v in moved.values())
     # A resumed run reads the start logits from the run directory, not from the moved model.
     again = Distillation(["intent", "slots"], 1.0, tmp_path)
-    again.on_fit_start(trainer, SimpleNamespace(model=model, device=torch.device("cpu")))
+    again.on_fit_start(
+        trainer,
+        SimpleNamespace(model=model, device=torch.device("cpu"), loss_terms=[], history_extras={}),
+    )
     with torch.no_grad():
         resumed = again.loss(batch, model(batch))
     for name, value in moved.items():
@@ -131,7 +137,9 @@ def test_grad_cosine_is_a_cosine_and_needs_a_trainable_backbone(tiny_bert):
     assert GradCosine._cosine(a, a) == pytest.approx(1.0)
     assert GradCosine._cosine(a, [-x for x in a]) == pytest.approx(-1.0)
     data, model, _ = prepare(demo_config(tiny_bert))
-    module = SimpleNamespace(model=model, device=torch.device("cpu"))
+    module = SimpleNamespace(
+        model=model, device=torch.device("cpu"), loss_terms=[], history_extras={}
+    )
     cos = GradCosine(8).cosines(data, module)
     assert set(cos) == {"intent|slots"} and -1.0 <= cos["intent|slots"] <= 1.0
     for p in model.backbone.parameters():
