@@ -18,7 +18,6 @@ from polyhead.engine.checkpoint_io import AtomicCheckpointIO
 from polyhead.engine.faults import InterruptCallback
 from polyhead.engine.rundir import CHECKPOINT, csv_version
 
-
 # `polyhead --verbose` sets this (inherited by DDP ranks and compare's worker processes).
 VERBOSE_ENV = "POLYHEAD_VERBOSE"
 # Small dev sets and short epochs are normal here, not a mistake to warn about.
