@@ -14,7 +14,7 @@ PACKAGE = SRC / "polyhead"
 
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS = [
-    ("errors, metrics, reports", ["errors", "version", "evaluate", "report", "card", "metrics"]),
+    ("errors, metrics, reports", ["errors", "version", "evaluate", "embedding_metrics", "report", "card"]),
     ("data", ["data"]),
     ("model", ["model"]),
     ("predict", ["predict"]),
