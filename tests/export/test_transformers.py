@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from polyhead.cli import app
 from polyhead.errors import PolyheadError
 from polyhead.export.formats import export_artifact
-from polyhead.export.transformers import META_FILE, MODELING_FILE
+from polyhead.export.transformers import META_FILE, MODELING_FILE, PIPELINE_FILE
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
 from polyhead.predict import Predictor
 from tests.export.test_onnx import _main
@@ -40,8 +40,9 @@ CUSTOM_NOTICE = (
     "modeling_polyhead.py: load it with trust_remote_code=True"
 )
 WORDS_NOTICE = (
-    "slots: the pipeline's words are the tokenizer's (split at punctuation): a word like "
-    "o'clock gets a tag per piece, where polyhead tags it once"
+    "slots: pipeline('token-classification') also splits words at punctuation (o'clock: a tag "
+    "per piece); pipeline('polyhead-token-classification', model=..., trust_remote_code=True) "
+    "splits them as polyhead does"
 )
 
 
@@ -85,6 +86,12 @@ def test_one_standard_folder_per_head_checked_and_safetensors_only(transformers_
     assert slots["architectures"] == ["BertForTokenClassification"]
     assert slots["id2label"] == {str(i): label for i, label in enumerate(SLOTS)}
     assert slots["label2id"] == {label: i for i, label in enumerate(SLOTS)}
+    assert slots["custom_pipelines"]["polyhead-token-classification"]["impl"] == (
+        "pipeline_polyhead.PolyheadTokenClassificationPipeline"
+    )
+    assert (out / "slots" / PIPELINE_FILE).exists() and not (
+        out / "intent" / PIPELINE_FILE
+    ).exists()
     intent = json.loads((out / "intent" / "config.json").read_text())
     assert intent["architectures"] == ["PolyheadForSequenceClassification"]
     assert intent["auto_map"]["AutoModelForSequenceClassification"] == (
@@ -102,9 +109,10 @@ def test_one_standard_folder_per_head_checked_and_safetensors_only(transformers_
     assert meta["tasks"]["intent"]["trust_remote_code"] is True
 
 
-def test_token_pipeline_gives_polyheads_entities(transformers_export, artifact):
+@pytest.mark.parametrize("kind", ["token", "polyhead-token"])
+def test_token_pipeline_gives_polyheads_entities(transformers_export, artifact, kind):
     out, _ = transformers_export
-    token, pred = pipe(out / "slots", "token"), predictor(artifact)
+    token, pred = pipe(out / "slots", kind), predictor(artifact)
     seen = 0
     for text in TEXTS:
         expected = polyhead_entities(pred.predict([text])[0], "slots")
@@ -113,16 +121,20 @@ def test_token_pipeline_gives_polyheads_entities(transformers_export, artifact):
     assert seen > 3  # the random head tags words: the comparison is not between empty lists
 
 
-def test_a_word_with_inner_punctuation_is_tagged_per_tokenizer_word(transformers_export, artifact):
-    """The one difference the notice states: the pipeline's words are the tokenizer's."""
+def test_a_word_with_inner_punctuation(transformers_export, artifact):
+    """The difference the notice states: the standard pipeline's words are the tokenizer's;
+    the folder's polyhead-token-classification pipeline has polyhead's words."""
     out, _ = transformers_export
-    token, pred = pipe(out / "slots", "token"), predictor(artifact)
+    pred = predictor(artifact)
+    token, own = pipe(out / "slots", "token"), pipe(out / "slots", "polyhead-token")
     differs = 0
     for text in PUNCT_TEXTS:
         assert splits_words(pred.model.tokenizer, text)
+        expected = polyhead_entities(pred.predict([text])[0], "slots")
+        assert pipeline_entities(own, text) == expected, text
         got = pipeline_entities(token, text)
         assert got == polyhead_on_tokenizer_words(pred, "slots", text), text
-        differs += got != polyhead_entities(pred.predict([text])[0], "slots")
+        differs += got != expected
     assert differs  # else these texts would not show the difference
 
 
@@ -188,8 +200,8 @@ def test_backbone_without_token_type_ids(tiny_backbones, tmp_path):
     assert report["slots.max_abs_diff"] < 1e-5
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out" / "slots")
     assert tokenizer.model_input_names == ["input_ids", "attention_mask"]
-    token, pred = pipe(tmp_path / "out" / "slots", "token"), predictor(art)
-    for text in TEXTS:
+    token, pred = pipe(tmp_path / "out" / "slots", "polyhead-token"), predictor(art)
+    for text in TEXTS + PUNCT_TEXTS:
         assert pipeline_entities(token, text) == polyhead_entities(pred.predict([text])[0], "slots")
     _assert_same_labels(tmp_path / "out" / "intent", art, TEXTS)
 
@@ -277,11 +289,14 @@ def test_massive_test_utterances_on_minilm(shared_data, tmp_path):
     assert report["intent.max_abs_diff"] < 1e-4 and report["slots.max_abs_diff"] < 1e-4
     _assert_same_labels(tmp_path / "out" / "intent", art, texts)
 
-    token, pred = pipe(tmp_path / "out" / "slots", "token"), predictor(art)
+    pred, folder = predictor(art), tmp_path / "out" / "slots"
+    token, own = pipe(folder, "token"), pipe(folder, "polyhead-token")
     whole_words = [t for t in texts if not splits_words(pred.model.tokenizer, t)]
     assert len(whole_words) > 150  # 174 of these 200: most words have no inner punctuation
     for text in texts:
+        expected = polyhead_entities(pred.predict([text])[0], "slots")
+        assert pipeline_entities(own, text) == expected, text
         got = pipeline_entities(token, text)
         if text in whole_words:
-            assert got == polyhead_entities(pred.predict([text])[0], "slots"), text
+            assert got == expected, text
         assert got == polyhead_on_tokenizer_words(pred, "slots", text), text

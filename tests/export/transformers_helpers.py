@@ -14,6 +14,10 @@ def pipe(folder, kind: str, trust_remote_code: bool = False):
         warnings.simplefilter("ignore")
         if kind == "token":
             return pipeline("token-classification", model=str(folder), aggregation_strategy="first")
+        if kind == "polyhead-token":  # the folder's own pipeline: polyhead's whitespace words
+            return pipeline(
+                "polyhead-token-classification", model=str(folder), trust_remote_code=True
+            )
         return pipeline(
             "text-classification", model=str(folder), trust_remote_code=trust_remote_code
         )

@@ -3,11 +3,14 @@ polyhead's predictions.
 
     OUT/<task>/                    config.json (id2label, label2id), model.safetensors, tokenizer
     OUT/<task>/modeling_polyhead.py   sentence heads without an exact standard class
+    OUT/<task>/pipeline_polyhead.py   token heads: a pipeline with polyhead's whitespace words
     OUT/polyhead_transformers.json    per task: class, pipeline task, notices; checks; versions
 
 Token heads become the backbone family's `AutoModelForTokenClassification` (backbone weights
 under its base-model prefix, `classifier` = the head's linear): polyhead's token head is
-dropout -> linear on the last hidden state, which is what that class computes. A CRF head is
+dropout -> linear on the last hidden state, which is what that class computes. The standard
+pipeline's words can differ from polyhead's (see pipeline_polyhead.py), so the folder also
+names `polyhead-token-classification` in config.json `custom_pipelines`. A CRF head is
 refused (a pipeline cannot run Viterbi) unless `emissions_only`.
 
 Sentence heads read the pooled vector. A standard class is used only where it computes the
@@ -16,7 +19,8 @@ classifier, RoBERTa's classification head); otherwise `PolyheadForSequenceClassi
 from the shipped modeling_polyhead.py, named in config.json's `auto_map`.
 
 Each folder is reloaded from disk and checked before it is kept: the exported tokenizer reads
-CHECK_TEXTS as the ids polyhead feeds, and the reloaded model's logits match polyhead's.
+CHECK_TEXTS as the ids polyhead feeds, the reloaded model's logits match polyhead's, and a
+token head's polyhead-token-classification pipeline gives the Predictor's entities.
 Exact for texts within `max_length` tokens (polyhead windows longer ones; a pipeline truncates).
 """
 
@@ -33,14 +37,18 @@ import torch
 from torch import nn
 
 from polyhead.errors import PolyheadError
+from polyhead.model.backbone import quiet_hf
 
 META_FILE = "polyhead_transformers.json"
 MODELING_FILE = "modeling_polyhead.py"
+PIPELINE_FILE = "pipeline_polyhead.py"
+TOKEN_PIPELINE = "polyhead-token-classification"
 CHECK_TEXTS = [
     "",
     "wake me up at five am this week",
     "what's the weather like in new york at nine o'clock",
     "play the rolling stones' new album, please!",
+    "set an alarm for 7:30 a.m.  and\tremind me at o'clock",
 ]
 # family -> where a cls head's (tanh layer, output layer) go in *ForSequenceClassification.
 STANDARD_SENTENCE_HEADS = {
@@ -69,7 +77,9 @@ class HeadExport:
         return "token-classification" if self.kind == "token" else "text-classification"
 
 
-def export_transformers(model, out: Path, emissions_only: bool = False, tolerance=1e-4) -> dict:
+def export_transformers(
+    model, out: Path, emissions_only: bool = False, tolerance: float = 1e-4
+) -> dict:
     """Write one folder per head into `out`; returns per-task `<task>.max_abs_diff` and
     `notices` (one line each). Every head is vetted before anything is written."""
     heads = [plan_head(model, t.name, emissions_only) for t in model.spec.tasks]
@@ -78,6 +88,7 @@ def export_transformers(model, out: Path, emissions_only: bool = False, toleranc
             "the model has no task heads; --format transformers writes one folder per head "
             "(for embeddings use --format sentence-transformers)"
         )
+    quiet_hf()
     checks = {}
     for head in heads:
         folder = out / head.task
@@ -133,12 +144,14 @@ def _plan_token(model, head: HeadExport, emissions_only: bool) -> None:
             "not the CRF's Viterbi path, so its tags can differ from polyhead's"
         )
     head.model_class = "AutoModelForTokenClassification"
-    if getattr(model.tokenizer.backend_tokenizer.model, "continuing_subword_prefix", None):
-        # The pipeline groups pieces into words by the tokenizer's own word split (which
-        # splits at punctuation); polyhead's words are whitespace-separated.
+    backend = getattr(model.tokenizer, "backend_tokenizer", None)
+    if getattr(getattr(backend, "model", None), "continuing_subword_prefix", None):
+        # With a `##`-style tokenizer the pipeline's words are the tokenizer's (split at
+        # punctuation too); with others it splits at spaces, like polyhead.
         head.notices.append(
-            f"{head.task}: the pipeline's words are the tokenizer's (split at punctuation): a "
-            "word like o'clock gets a tag per piece, where polyhead tags it once"
+            f"{head.task}: pipeline('token-classification') also splits words at punctuation "
+            f"(o'clock: a tag per piece); pipeline('{TOKEN_PIPELINE}', model=..., "
+            "trust_remote_code=True) splits them as polyhead does"
         )
 
 
@@ -162,7 +175,15 @@ def _standard_class_is_exact(model, head: HeadExport) -> bool:
 def write_token_folder(model, head: HeadExport, folder: Path) -> None:
     from transformers import AutoModelForTokenClassification
 
-    hf = AutoModelForTokenClassification.from_config(_labelled_config(model, head))
+    config = _labelled_config(model, head)
+    config.custom_pipelines = {
+        TOKEN_PIPELINE: {
+            "impl": "pipeline_polyhead.PolyheadTokenClassificationPipeline",
+            "pt": ["AutoModelForTokenClassification"],
+            "type": "text",
+        }
+    }
+    hf = AutoModelForTokenClassification.from_config(config)
     _load_backbone(hf.base_model, model.backbone, head.task)
     classifier = getattr(hf, "classifier", None)
     weight, bias = head.linears[0]
@@ -173,6 +194,7 @@ def write_token_folder(model, head: HeadExport, folder: Path) -> None:
         )
     _assign(classifier, weight, bias)
     _save(model, hf, folder)
+    shutil.copy(Path(__file__).with_name(PIPELINE_FILE), folder / PIPELINE_FILE)
 
 
 def write_sentence_folder(model, head: HeadExport, folder: Path) -> None:
@@ -315,7 +337,28 @@ def check_folder(model, head: HeadExport, folder: Path, tolerance: float) -> flo
         worst = max(worst, float((got.float() - expected.float()).abs().max()))
     if worst > tolerance:
         raise PolyheadError(f"{head.task}: exported logits differ from polyhead's by {worst:.2e}")
+    if head.kind == "token" and head.task not in model.crf_heads():
+        _check_entities(model, head.task, folder)
     return worst
+
+
+def _check_entities(model, task: str, folder: Path) -> None:
+    """The folder's polyhead-token-classification pipeline gives the Predictor's entities."""
+    import warnings
+
+    from transformers import pipeline
+
+    from polyhead.predict import Predictor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # transformers' notices about custom code
+        tagger = pipeline(TOKEN_PIPELINE, model=str(folder), trust_remote_code=True)
+    ours = Predictor(model, batch_size=1).predict(CHECK_TEXTS)
+    for text, predicted in zip(CHECK_TEXTS, ours, strict=True):
+        got = [(e["entity_group"], e["start"], e["end"]) for e in tagger(text)]
+        expected = [(e["type"], e["start_char"], e["end_char"]) for e in predicted[task]]
+        if got != expected:
+            raise PolyheadError(f"{task}: the exported pipeline's entities on {text!r} differ")
 
 
 def _meta(model, heads: list[HeadExport], checks: dict) -> dict:
