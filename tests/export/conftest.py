@@ -15,3 +15,9 @@ def artifact(tiny_bert, tmp_path_factory):
 def onnx_export(artifact, tmp_path_factory):
     out = tmp_path_factory.mktemp("onnx") / "model-onnx"
     return out, export_artifact(str(artifact), "onnx", out)
+
+
+@pytest.fixture(scope="session")
+def transformers_export(artifact, tmp_path_factory):
+    out = tmp_path_factory.mktemp("transformers") / "model-hf"
+    return out, export_artifact(str(artifact), "transformers", out)

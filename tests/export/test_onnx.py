@@ -128,7 +128,9 @@ def test_cli_errors_are_one_line_exit_2(artifact, tmp_path, monkeypatch, capsys)
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
     code, err = _main(monkeypatch, capsys, "export", str(artifact), "--format", "tf", "--out", "x")
     assert code == 2
-    assert err.strip() == "error: --format must be one of onnx, sentence-transformers, hf, got 'tf'"
+    assert err.strip() == (
+        "error: --format must be one of onnx, sentence-transformers, hf, transformers, got 'tf'"
+    )
 
 
 def test_serve_onnx_from_the_command_line(onnx_export):

@@ -45,16 +45,27 @@ def serve(
 @app.command()
 def export(
     artifact: str = typer.Argument(..., help="A trained polyhead artifact (or 'minilm')."),
-    fmt: str = typer.Option(..., "--format", help="onnx | sentence-transformers | hf"),
+    fmt: str = typer.Option(
+        ...,
+        "--format",
+        help="onnx | sentence-transformers | hf | transformers (OUT/<task>/: one folder per "
+        "head for transformers.pipeline)",
+    ),
     out: Path = typer.Option(..., "--out", help="Folder to write (replaced if an old export)."),
     merge: bool = typer.Option(False, "--merge", help="hf: fold LoRA adapters into the backbone."),
+    emissions_only: bool = typer.Option(
+        False, "--emissions-only", help="transformers: export CRF heads' emissions (no Viterbi)."
+    ),
 ):
     """Write a portable copy of a model and check it against PyTorch."""
     from polyhead.export.formats import export_artifact
 
-    report = export_artifact(artifact, fmt, out, merge=merge)
-    checks = {k: v for k, v in report.items() if k not in ("format", "out", "merged")}
-    for name, value in checks.items():
-        console.print(f"{name}: {value:.2e}")
+    report = export_artifact(artifact, fmt, out, merge=merge, emissions_only=emissions_only)
+    skip = ("format", "out", "merged", "notices")
+    for name, value in report.items():
+        if name not in skip:
+            console.print(f"{name}: {value:.2e}")
+    for notice in report.get("notices", []):
+        console.print(f"note: {notice}", markup=False, highlight=False, soft_wrap=True)
     merged = " (adapters merged)" if report["merged"] else ""
     console.print(f"wrote {fmt} export to {out}{merged}")

@@ -1,2 +1,3 @@
-"""Portable copies of a trained model: one ONNX graph, a sentence-transformers folder, or the
-backbone in plain Hugging Face format plus the heads (see `polyhead.export.formats`)."""
+"""Portable copies of a trained model: one ONNX graph, a sentence-transformers folder, the
+backbone in plain Hugging Face format plus the heads, or one `transformers.pipeline` folder per
+head (see `polyhead.export.formats`)."""

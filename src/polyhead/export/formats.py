@@ -15,19 +15,28 @@ from polyhead.export.hf import export_hf, merge_adapters
 from polyhead.export.runtime import load_predictor
 from polyhead.model.artifact import replace_dir
 
-FORMATS = ("onnx", "sentence-transformers", "hf")
+FORMATS = ("onnx", "sentence-transformers", "hf", "transformers")
 # A folder holding one of these is an earlier export and may be replaced.
-EXPORT_MARKERS = ("polyhead_onnx.json", "modules.json", "polyhead_heads.json")
+EXPORT_MARKERS = (
+    "polyhead_onnx.json",
+    "modules.json",
+    "polyhead_heads.json",
+    "polyhead_transformers.json",
+)
 
 
-def export_artifact(source: str, fmt: str, out: Path, merge: bool = False) -> dict:
-    """Returns a report: format, out, merged (adapters folded in) and the format's checks."""
+def export_artifact(
+    source: str, fmt: str, out: Path, merge: bool = False, emissions_only: bool = False
+) -> dict:
+    """Returns a report: format, out, merged (adapters folded in) and the format's checks
+    (`notices`: one-line caveats of the transformers format). `emissions_only`: transformers
+    format, export a CRF head's emission scores (a pipeline cannot run Viterbi)."""
     if fmt not in FORMATS:
         raise PolyheadError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
     _check_out(out)
     model = load_predictor(source).model
-    # ONNX and sentence-transformers hold one plain graph/model: adapters are always folded in.
+    # Every format but hf holds plain models: adapters are always folded in.
     merged = merge_adapters(model) if (merge or fmt != "hf") else False
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -42,6 +51,10 @@ def export_artifact(source: str, fmt: str, out: Path, merge: bool = False) -> di
             from polyhead.export.sentence_transformers import export_sentence_transformers
 
             checks = export_sentence_transformers(model, tmp)
+        elif fmt == "transformers":
+            from polyhead.export.transformers import export_transformers
+
+            checks = export_transformers(model, tmp, emissions_only=emissions_only)
         else:
             export_hf(model, tmp)
             checks = {}
