@@ -14,7 +14,10 @@ PACKAGE = SRC / "polyhead"
 
 # Lowest first. A module belongs to the layer of its longest matching prefix.
 LAYERS = [
-    ("errors, metrics, reports", ["errors", "version", "evaluate", "embedding_metrics", "report", "card"]),
+    (
+        "errors, metrics, reports",
+        ["errors", "version", "evaluate", "embedding_metrics", "report", "card"],
+    ),
     ("data", ["data"]),
     ("model", ["model"]),
     ("predict", ["predict"]),

@@ -11,6 +11,7 @@ import yaml
 
 from polyhead.card import base_model_name, render_card, render_run_card
 from polyhead.errors import PolyheadError
+from polyhead.plan import plan_json
 from tests.serve.conftest import INTENTS, SLOTS
 
 # The shape final_metrics() writes: per split, per task, plus the combined score.
@@ -50,7 +51,7 @@ def run_dir(artifact, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     shutil.copytree(artifact, run / "model")
     plan = build_plan(MultiTaskModel.load(artifact), PlanConfig(strategy="full"), epochs=3)
-    (run / "plan.json").write_text(json.dumps(plan.to_json()))
+    (run / "plan.json").write_text(json.dumps(plan_json(plan)))
     (run / "metrics.json").write_text(json.dumps(METRICS))
     return run
 

@@ -36,8 +36,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from polyhead.data.example import split_words
 from polyhead.errors import PolyheadError
+from polyhead.export.modeling_polyhead import PolyheadConfig, PolyheadForSequenceClassification
 from polyhead.model.backbone import quiet_hf
+from polyhead.predict import Predictor
+from polyhead.version import __version__
 
 META_FILE = "polyhead_transformers.json"
 MODELING_FILE = "modeling_polyhead.py"
@@ -216,11 +220,6 @@ def write_sentence_folder(model, head: HeadExport, folder: Path) -> None:
 
 
 def _polyhead_sequence_model(model, head: HeadExport):
-    from polyhead.export.modeling_polyhead import (
-        PolyheadConfig,
-        PolyheadForSequenceClassification,
-    )
-
     spec, task = model.spec, model.spec.task(head.task)
     encoder = model.backbone.config.to_diff_dict()
     encoder["model_type"] = model.backbone.config.model_type
@@ -309,8 +308,6 @@ def check_folder(model, head: HeadExport, folder: Path, tolerance: float) -> flo
         AutoTokenizer,
     )
 
-    from polyhead.data.example import split_words
-
     auto = AutoModelForTokenClassification
     if head.kind == "sentence":
         auto = AutoModelForSequenceClassification
@@ -348,8 +345,6 @@ def _check_entities(model, task: str, folder: Path) -> None:
 
     from transformers import pipeline
 
-    from polyhead.predict import Predictor
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # transformers' notices about custom code
         tagger = pipeline(TOKEN_PIPELINE, model=str(folder), trust_remote_code=True)
@@ -363,8 +358,6 @@ def _check_entities(model, task: str, folder: Path) -> None:
 
 def _meta(model, heads: list[HeadExport], checks: dict) -> dict:
     import transformers
-
-    import polyhead
 
     return {
         "format": "polyhead-transformers",
@@ -382,6 +375,6 @@ def _meta(model, heads: list[HeadExport], checks: dict) -> dict:
             for h in heads
         },
         "max_length": model.spec.max_length,
-        "versions": {"polyhead": polyhead.__version__, "transformers": transformers.__version__},
+        "versions": {"polyhead": __version__, "transformers": transformers.__version__},
         "trained_with": getattr(model, "artifact_meta", {}).get("versions", {}),
     }
