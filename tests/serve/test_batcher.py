@@ -133,11 +133,34 @@ def test_a_small_request_waits_behind_at_most_one_call_of_large_ones():
             await batcher.stop()
 
     got1, got2, got_small = asyncio.run(scenario())
-    assert "small" in model.calls[1]  # the very next call, not after big1 and big2
+    # the very next call, not after big1 and big2; big1 had its turn, so big2 leads
+    assert model.calls[1] == ["b0", "small", "a4", "b1"]
     assert all(len(c) <= 4 for c in model.calls)
-    assert model.calls[1][:2] == ["a4", "b0"]  # requests take turns within a call
     assert [r["text"] for r in got1] == big1 and [r["text"] for r in got2] == big2
     assert got_small == [{"text": "small"}]
+
+
+def test_a_small_request_goes_before_the_next_text_of_a_long_one():
+    """Each long text is over the token budget, so it runs alone: the small request that
+    arrived during the first one runs next, not after the second."""
+    model = BlockingModel()
+    batcher = MicroBatcher(model, max_batch=4, max_wait=0.0, max_batch_tokens=50)
+
+    async def scenario():
+        await batcher.start()
+        try:
+            long = asyncio.create_task(batcher.submit(["L0", "L1", "L2"], tokens=[100] * 3))
+            await _until(lambda: len(model.calls) == 1)
+            small = asyncio.create_task(batcher.submit(["small"], tokens=[5]))
+            await _until(lambda: batcher._queue.qsize() == 1)
+            model.release.set()
+            return await asyncio.gather(long, small)
+        finally:
+            await batcher.stop()
+
+    got_long, got_small = asyncio.run(scenario())
+    assert model.calls == [["L0"], ["small"], ["L1"], ["L2"]]
+    assert [r["text"] for r in got_long] == ["L0", "L1", "L2"]
 
 
 def test_a_failed_call_drops_the_rest_of_its_request_and_others_go_on():

@@ -59,6 +59,7 @@ class MicroBatcher:
         self.calls: deque[int] = deque(maxlen=1024)  # texts per recent model call
         self._queue: asyncio.Queue[_Job] | None = None
         self._active: deque[_Job] = deque()  # requests with texts not yet taken, in turn order
+        self._first: _Job | None = None  # whose turn the last call was
         self._worker: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polyhead-model")
 
@@ -120,11 +121,15 @@ class MicroBatcher:
 
     def _take(self) -> list[tuple[_Job, int]]:
         """The next call's texts as (request, index): round-robin, one text per request per
-        pass. The first request in turn always gets one text, so every request progresses."""
+        pass. The first request in turn always gets one text, so every request progresses, and
+        the turn passes on with each call: a request that arrived during a call goes before
+        the one whose turn that call was."""
         self._active = deque(j for j in self._active if not j.future.done())  # gone: skip
         if not self._active:
             return []
-        first = self._active[0]
+        if len(self._active) > 1 and self._active[0] is self._first:
+            self._active.rotate(-1)
+        first = self._first = self._active[0]
         jobs = list(self._active) if self.enabled else [first]
         batch: list[tuple[_Job, int]] = []
         tokens, budget = 0, self.max_batch_tokens
@@ -142,8 +147,6 @@ class MicroBatcher:
                 tokens += cost
                 progress = True
         self._active = deque(j for j in self._active if j.taken < len(j.texts))
-        if self._active and self._active[0] is first:
-            self._active.rotate(-1)  # the next call starts with the next request in turn
         return batch
 
     async def _run(self, batch: list[tuple[_Job, int]]) -> None:

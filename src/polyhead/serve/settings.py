@@ -19,7 +19,7 @@ class ServeSettings(BaseModel):
     batching: bool = True
     max_batch: int = Field(64, gt=0, description="texts per model call")
     max_batch_tokens: int = Field(
-        1024, gt=0, description="tokens per model call (a longer text runs alone)"
+        128, gt=0, description="tokens per model call (a longer text runs alone)"
     )
     max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits to fill up")
     threads: int | None = Field(None, gt=0, description="CPU threads for the model (None: default)")
