@@ -4,9 +4,10 @@ large request cannot hold the model while a small one waits.
 Each request's texts join a queue. One worker forms each model call round-robin over the
 waiting requests, one text from each in turn, until the call holds `max_batch` texts or
 `max_batch_tokens` tokens (a text longer than the budget runs alone). A large request is
-therefore split over many calls, and a request that arrives while one runs gets into the next
-call: it waits for at most one call's work. When nothing is waiting, the first request waits
-up to `max_wait` for others to join it. With batching off, a call holds texts of one request
+therefore split over many calls, and a small request that arrives while one runs gets into the
+next call: it waits for at most one call's work (with k large requests in progress, it may
+wait for up to k calls while their texts fill the budget ahead of it in turn). When nothing is
+waiting, the first request waits up to `max_wait` for others to join it. With batching off, a call holds texts of one request
 only (still split by the same limits, requests taking turns).
 
 The model runs in a worker thread, so the event loop keeps accepting requests meanwhile.
@@ -134,10 +135,12 @@ class MicroBatcher:
         batch: list[tuple[_Job, int]] = []
         tokens, budget = 0, self.max_batch_tokens
         progress = True
-        while progress:
+        while progress and len(batch) < self.max_batch:
             progress = False
             for job in jobs:
-                if len(batch) == self.max_batch or job.taken == len(job.texts):
+                if len(batch) == self.max_batch:
+                    break
+                if job.taken == len(job.texts):
                     continue
                 cost = job.tokens[job.taken]
                 if batch and budget is not None and tokens + cost > budget:
