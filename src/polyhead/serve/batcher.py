@@ -7,8 +7,8 @@ waiting requests, one text from each in turn, until the call holds `max_batch` t
 therefore split over many calls, and a small request that arrives while one runs gets into the
 next call: it waits for at most one call's work (with k large requests in progress, it may
 wait for up to k calls while their texts fill the budget ahead of it in turn). When nothing is
-waiting, the first request waits up to `max_wait` for others to join it. With batching off, a call holds texts of one request
-only (still split by the same limits, requests taking turns).
+waiting, the first request waits up to `max_wait` for others to join it. With batching off, a
+call holds texts of one request only (still split by the same limits, requests taking turns).
 
 The model runs in a worker thread, so the event loop keeps accepting requests meanwhile.
 Model calls never overlap: one thread owns the model (and its tokenizer, which is not safe to
