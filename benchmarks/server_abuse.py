@@ -2,6 +2,7 @@
 
     python benchmarks/server_abuse.py                  # minilm + random heads, about 2.5 minutes
     python benchmarks/server_abuse.py --seconds 10 --no-baseline
+    python benchmarks/server_abuse.py --throughput     # in process: texts/s per max_batch_tokens
 
 The server (`polyhead serve`, 127.0.0.1 only, `--threads 1`) runs in its own process. For each
 server configuration, a one-text client sends /predict requests back to back, first alone
@@ -21,6 +22,7 @@ issue 13 (a small request waits for a whole large request).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import threading
@@ -32,7 +34,9 @@ import httpx
 import numpy as np
 
 from common import format_table, machine, versions, write_json
+from polyhead.serve.batcher import MicroBatcher
 from polyhead.serve.settings import ServeSettings
+from polyhead.serve.tokens import TokenCounter
 from serve import benchmark_texts, free_port, random_head_artifact, start_server
 
 DEFAULTS = ServeSettings()
@@ -151,6 +155,60 @@ def run_config(artifact: Path, extra: tuple, requests: dict, texts: list[str], a
     return rows
 
 
+def _one_request(predictor, texts, counts, budget) -> tuple[float, int]:
+    """Seconds and model calls for one request through a fresh batcher."""
+    batcher = MicroBatcher(
+        predictor.predict, DEFAULTS.max_batch, max_wait=0.0, max_batch_tokens=budget
+    )
+
+    async def go() -> float:
+        await batcher.start()
+        try:
+            start = time.perf_counter()
+            await batcher.submit(texts, tokens=counts)
+            return time.perf_counter() - start
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(go()), len(batcher.calls)
+
+
+def budget_throughput(
+    artifact: Path, bodies: dict[str, list[str]], threads: int, repeats: int = 3
+) -> list:
+    """Texts/s of one large request through the real MicroBatcher, in process, per
+    `max_batch_tokens`: what short calls cost the request that gets split."""
+    import torch
+
+    from polyhead.export.runtime import load_predictor
+
+    torch.set_num_threads(threads)
+    predictor = load_predictor(str(artifact), False, DEFAULTS.max_batch)
+    counter = TokenCounter(predictor.model.tokenizer)
+    predictor.predict(next(iter(bodies.values()))[:16])  # warm-up
+    budgets = (None, 1024, 256, 128, 64)
+    best: dict[tuple, tuple[float, int]] = {}
+    for _ in range(repeats):  # budgets interleaved, best of `repeats`: load drifts over time
+        for name, texts in bodies.items():
+            counts = counter.count(texts)
+            for budget in budgets:
+                seconds, calls = _one_request(predictor, texts, counts, budget)
+                key = (name, len(texts), sum(counts), budget)
+                best[key] = min(best.get(key, (seconds, calls)), (seconds, calls))
+    rows = []
+    for (name, n, tokens, budget), (seconds, calls) in best.items():
+        rows.append(
+            {
+                "request": f"{name} ({n} texts, {tokens} tokens)",
+                "max_batch_tokens": budget or "none",
+                "calls": calls,
+                "seconds": seconds,
+                "texts/s": n / seconds,
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--artifact", type=Path, help="default: minilm with random heads")
@@ -161,10 +219,22 @@ def main() -> None:
         "--budgets", type=int, nargs="*", default=[], help="more fair configs: --max-batch-tokens N"
     )
     parser.add_argument("--out", default="server-abuse.json", help="under benchmarks/results/")
+    parser.add_argument(
+        "--throughput", action="store_true", help="only: in-process texts/s per max_batch_tokens"
+    )
     args = parser.parse_args()
     host = machine()  # before the run: its load average is other work's, not this script's
     texts = benchmark_texts(2000)
     requests = maximal_requests(texts)
+    if args.throughput:
+        with tempfile.TemporaryDirectory() as tmp:
+            artifact = args.artifact or random_head_artifact(Path(tmp) / "minilm-random-heads")
+            bodies = {"many texts": requests["many texts"][0][:64], "utterances": texts[:256]}
+            rows = budget_throughput(artifact, bodies, args.threads)
+        print(format_table(rows, ["request", "max_batch_tokens", "calls", "seconds", "texts/s"]))
+        out = write_json("server-budget-throughput.json", {"machine": host, "results": rows})
+        print(f"wrote {out}")
+        return
     configs = dict(CONFIGS) if args.baseline else {"fair (defaults)": ()}
     for n in args.budgets:
         configs[f"fair, --max-batch-tokens {n}"] = ("--max-batch-tokens", str(n))

@@ -168,7 +168,7 @@ _BODIES = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(body=_BODIES)
 def test_no_body_gets_a_500(server, body):
     res = post(server, body.encode() if isinstance(body, str) else body)

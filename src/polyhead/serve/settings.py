@@ -18,8 +18,8 @@ class ServeSettings(BaseModel):
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="request body; more -> 413")
     batching: bool = True
     max_batch: int = Field(64, gt=0, description="texts per model call")
-    # A small request waits behind at most one call: on CPU throughput is flat from ~2 texts
-    # per call up (BENCHMARKS.md, issue 13), so calls stay short; raise it where big calls pay.
+    # A small request waits behind at most one call, so calls stay short: a latency choice
+    # (docs/issues/issue-13-server.md); raise it where throughput matters more.
     max_batch_tokens: int = Field(
         128, gt=0, description="tokens per model call (a longer text runs alone)"
     )
