@@ -24,10 +24,10 @@ from polyhead.serve.body import BodyLimit, parse_json_body
 from polyhead.serve.settings import ServeSettings
 from polyhead.serve.tokens import TokenCounter
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
-class EmbedRequest(BaseModel):
+class _TextsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     texts: list[StrictStr]
@@ -47,7 +47,11 @@ class EmbedRequest(BaseModel):
         return texts
 
 
-class PredictRequest(EmbedRequest):
+class EmbedRequest(_TextsRequest):
+    pass
+
+
+class PredictRequest(_TextsRequest):
     embeddings: StrictBool = False
 
 
