@@ -67,10 +67,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(artifact: Path, port: int, batching: bool, threads: int) -> subprocess.Popen:
+def start_server(
+    artifact: Path, port: int, batching: bool, threads: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """`polyhead serve` on 127.0.0.1:`port` (`extra`: more command-line flags)."""
     flag = "--batching" if batching else "--no-batching"
     cmd = [sys.executable, "-m", "polyhead.cli", "serve", str(artifact), "--port", str(port), flag]
-    cmd += ["--threads", str(threads)]
+    cmd += ["--threads", str(threads), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

@@ -93,7 +93,14 @@ def server(artifact):
     from polyhead.serve.settings import ServeSettings
 
     predictor = load_predictor(str(artifact), batch_size=8)
-    settings = ServeSettings(max_texts=8, max_text_chars=500, max_body_bytes=20_000, max_batch=8)
+    settings = ServeSettings(
+        max_texts=8,
+        max_text_chars=500,
+        max_tokens_per_request=200,
+        max_body_bytes=20_000,
+        max_batch=4,  # an 8-text request is split over two or more calls
+        max_batch_tokens=64,
+    )
     meta = describe(predictor, str(artifact), "torch", settings)
     app = create_app(predictor, settings, meta)
     with ThreadServer(app) as srv:

@@ -119,3 +119,32 @@ def test_concurrent_requests_get_their_own_answers(server, reference):
     assert [g["slots"] for g in got] == [e["slots"] for e in expected]
     for g, e in zip(got, expected, strict=True):  # batched with others: same up to float noise
         assert abs(g["intent"]["score"] - e["intent"]["score"]) < 1e-4
+
+
+@pytest.mark.parametrize("path", ["/predict", "/embed"])
+def test_over_the_token_limit_is_413_json(server, reference, path):
+    texts = ["set an alarm for seven thirty tomorrow morning please " * 6] * 4
+    tokens = sum(len(ids) for ids in reference.model.tokenizer(texts)["input_ids"])
+    assert tokens > 200  # the fixture's max_tokens_per_request
+    res = post(server, path, json={"texts": texts})
+    assert res.status_code == 413
+    assert res.headers["content-type"] == "application/json"
+    assert res.json()["detail"] == (
+        f"{tokens} tokens in texts[0..3]; at most 200 tokens per request "
+        "(split the texts over several requests)"
+    )
+
+
+def test_a_request_larger_than_one_call_is_split_and_reassembled(server, reference):
+    texts = [f"{t} number {i}" for i, t in enumerate(TEXTS * 3)][:8]  # max_batch is 4
+    res = post(server, "/predict", json={"texts": texts})
+    assert res.status_code == 200
+    got = res.json()["predictions"]
+    assert [g["text"] for g in got] == texts
+    expected = reference.predict(texts)
+    assert [g["intent"]["label"] for g in got] == [e["intent"]["label"] for e in expected]
+    assert [g["slots"] for g in got] == [e["slots"] for e in expected]
+    for g, e in zip(got, expected, strict=True):  # other batch mates: same up to float noise
+        assert abs(g["intent"]["score"] - e["intent"]["score"]) < 1e-4
+    sizes = httpx.get(f"{server.url}/metadata").json()["recent_batch_sizes"]
+    assert sizes and max(sizes) <= 4

@@ -7,25 +7,44 @@ from pathlib import Path
 import typer
 
 from polyhead.cli.app import app, console
+from polyhead.serve.settings import ServeSettings
+
+_D = ServeSettings()  # the defaults live in one place: the settings the server validates
 
 
 @app.command()
 def serve(
     artifact: str = typer.Argument(..., help="Artifact dir ('minilm' or a HF folder: embeddings)."),
-    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
-    port: int = typer.Option(8000, min=0, max=65535),
+    host: str = typer.Option(_D.host, help="Interface to bind (loopback by default)."),
+    port: int = typer.Option(_D.port, min=0, max=65535),
     onnx: bool = typer.Option(False, "--onnx", help="ARTIFACT is an ONNX export: onnxruntime."),
-    batching: bool = typer.Option(True, "--batching/--no-batching", help="Micro-batching."),
-    max_batch: int = typer.Option(64, min=1, help="Texts per model call."),
-    max_wait_ms: float = typer.Option(5.0, min=0, help="How long a batch waits to fill up."),
-    max_texts: int = typer.Option(256, min=1, help="Texts per request (more: 413)."),
-    max_text_chars: int = typer.Option(20_000, min=1, help="Characters per text (more: 413)."),
+    batching: bool = typer.Option(_D.batching, "--batching/--no-batching", help="Micro-batching."),
+    max_batch: int = typer.Option(_D.max_batch, min=1, help="Texts per model call."),
+    max_batch_tokens: int = typer.Option(
+        _D.max_batch_tokens,
+        min=1,
+        help="Tokens per model call; large requests are split into calls and take turns, so a "
+        "small request waits behind at most one call.",
+    ),
+    max_wait_ms: float = typer.Option(_D.max_wait_ms, min=0, help="How long a batch waits."),
+    max_texts: int = typer.Option(_D.max_texts, min=1, help="Texts per request (more: 413)."),
+    max_text_chars: int = typer.Option(
+        _D.max_text_chars, min=1, help="Characters per text (more: 413)."
+    ),
+    max_tokens_per_request: int = typer.Option(
+        _D.max_tokens_per_request,
+        min=1,
+        help="Tokens per request, [CLS]/[SEP] included, counted with the model's tokenizer "
+        "before queueing (more: 413).",
+    ),
+    max_body_bytes: int = typer.Option(
+        _D.max_body_bytes, min=1, help="Request body bytes, chunked bodies too (more: 413)."
+    ),
     threads: int = typer.Option(None, min=1, help="CPU threads for the model (default: all)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ):
     """Serve /predict, /embed, /health and /metadata over HTTP (OpenAPI at /docs)."""
     from polyhead.serve.app import run_server
-    from polyhead.serve.settings import ServeSettings
 
     settings = ServeSettings(
         host=host,
@@ -35,6 +54,9 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_texts=max_texts,
         max_text_chars=max_text_chars,
+        max_tokens_per_request=max_tokens_per_request,
+        max_batch_tokens=max_batch_tokens,
+        max_body_bytes=max_body_bytes,
         threads=threads,
     )
     if host not in ("127.0.0.1", "localhost", "::1"):

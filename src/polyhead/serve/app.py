@@ -1,37 +1,61 @@
 """The FastAPI app: /predict, /embed, /health, /metadata (+ the OpenAPI schema FastAPI serves).
 
 The model is loaded once, before the app is built, from the path given on the command line;
-no request can make the server open a path.
+no request can make the server open a path. Every answer is JSON, errors included: bad input
+is a 413, 415 or 422, never a 500.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from polyhead.export.runtime import load_predictor
 from polyhead.model.backbone import portable_name
 from polyhead.serve.batcher import MicroBatcher
+from polyhead.serve.body import BodyLimit, parse_json_body
 from polyhead.serve.settings import ServeSettings
+from polyhead.serve.tokens import TokenCounter
 from polyhead.version import __version__
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
-class PredictRequest(BaseModel):
+
+class _TextsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     texts: list[StrictStr]
+
+    @field_validator("texts")
+    @classmethod
+    def _no_lone_surrogate(cls, texts: list[str]) -> list[str]:
+        # "\ud800" is a valid JSON escape but not text: the tokenizer (and the JSON encoder of
+        # the answer) would raise on it.
+        for i, text in enumerate(texts):
+            if bad := _SURROGATE.search(text):
+                raise PydanticCustomError(
+                    "lone_surrogate",
+                    "texts[{i}]: lone surrogate {code} at character {at}; send valid Unicode",
+                    {"i": i, "code": f"U+{ord(bad.group()):04X}", "at": bad.start()},
+                )
+        return texts
+
+
+class EmbedRequest(_TextsRequest):
+    pass
+
+
+class PredictRequest(_TextsRequest):
     embeddings: StrictBool = False
-
-
-class EmbedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    texts: list[StrictStr]
 
 
 class PredictResponse(BaseModel):
@@ -45,23 +69,33 @@ class EmbedResponse(BaseModel):
     embeddings: list[list[float]]
 
 
+def _json_body(model: type[BaseModel]) -> dict:
+    """The request body in the OpenAPI schema (the endpoints parse it themselves)."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def create_app(predictor, settings: ServeSettings, metadata: dict) -> FastAPI:
     batcher = MicroBatcher(
         predictor.predict,
         max_batch=settings.max_batch,
         max_wait=settings.max_wait_ms / 1000,
         enabled=settings.batching,
+        max_batch_tokens=settings.max_batch_tokens,
     )
+    limits = RequestLimits(settings, TokenCounter(predictor.model.tokenizer))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await batcher.start()
         yield
         await batcher.stop()
+        limits.close()
 
     app = FastAPI(title="polyhead", version=metadata["versions"]["polyhead"], lifespan=lifespan)
     app.state.batcher = batcher
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(Exception, _internal_error)
 
     @app.get("/health")
     async def health() -> dict:
@@ -71,50 +105,63 @@ def create_app(predictor, settings: ServeSettings, metadata: dict) -> FastAPI:
     async def meta() -> dict:
         return {**metadata, "recent_batch_sizes": list(batcher.calls)[-20:]}
 
-    @app.post("/predict", response_model=PredictResponse)
-    async def predict(req: PredictRequest) -> dict:
-        _check_limits(req.texts, settings)
-        return {"predictions": await batcher.submit(req.texts, req.embeddings)}
+    @app.post("/predict", response_model=PredictResponse, openapi_extra=_json_body(PredictRequest))
+    async def predict(request: Request) -> dict:
+        req = await _read(request, PredictRequest)
+        tokens = await limits.check(req.texts)
+        return {"predictions": await batcher.submit(req.texts, req.embeddings, tokens)}
 
-    @app.post("/embed", response_model=EmbedResponse)
-    async def embed(req: EmbedRequest) -> dict:
-        _check_limits(req.texts, settings)
-        items = await batcher.submit(req.texts, embeddings=True)
+    @app.post("/embed", response_model=EmbedResponse, openapi_extra=_json_body(EmbedRequest))
+    async def embed(request: Request) -> dict:
+        req = await _read(request, EmbedRequest)
+        tokens = await limits.check(req.texts)
+        items = await batcher.submit(req.texts, embeddings=True, tokens=tokens)
         return {"dim": metadata["embedding_dim"], "embeddings": [r["embedding"] for r in items]}
 
     return app
 
 
-def _check_limits(texts: list[str], settings: ServeSettings) -> None:
-    if len(texts) > settings.max_texts:
-        raise HTTPException(413, f"{len(texts)} texts; at most {settings.max_texts} per request")
-    for i, text in enumerate(texts):
-        if len(text) > settings.max_text_chars:
+async def _read(request: Request, model: type[BaseModel]):
+    return parse_json_body(await request.body(), request.headers.get("content-type"), model)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    # A bug or a model failure, not bad input: still JSON, still logged (Starlette re-raises).
+    return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+
+class RequestLimits:
+    """Texts per request, characters per text, then tokens per request (counted in a thread of
+    its own, so a large request does not stall the event loop while it is counted)."""
+
+    def __init__(self, settings: ServeSettings, counter: TokenCounter):
+        self.settings, self.counter = settings, counter
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polyhead-count")
+
+    async def check(self, texts: list[str]) -> list[int]:
+        """Token counts per text; HTTPException 413 past a limit."""
+        most = self.settings
+        if len(texts) > most.max_texts:
+            raise HTTPException(413, f"{len(texts)} texts; at most {most.max_texts} per request")
+        for i, text in enumerate(texts):
+            if len(text) > most.max_text_chars:
+                raise HTTPException(
+                    413, f"texts[{i}] has {len(text)} characters; at most {most.max_text_chars}"
+                )
+        limit = most.max_tokens_per_request
+        loop = asyncio.get_running_loop()
+        counts = await loop.run_in_executor(self._pool, self.counter.count, texts, limit)
+        if sum(counts) > limit:
+            upto = f"texts[0..{len(counts) - 1}]" if len(counts) > 1 else "texts[0]"
             raise HTTPException(
                 413,
-                f"texts[{i}] has {len(text)} characters; at most {settings.max_text_chars}",
+                f"{sum(counts)} tokens in {upto}; at most {limit} tokens per request "
+                "(split the texts over several requests)",
             )
+        return counts
 
-
-class BodyLimit:
-    """413 before reading a body whose Content-Length is over the limit.
-
-    Hand-written (a few lines of ASGI): neither Starlette nor uvicorn limits body size. A
-    chunked body without Content-Length is not caught here; the per-text and per-request
-    limits still apply once it is parsed.
-    """
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.max_bytes:
-                detail = f"request body of {int(length)} bytes; at most {self.max_bytes}"
-                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> dict:
@@ -146,8 +193,12 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
         "tasks": [{"name": t.name, "kind": t.kind, "labels": t.labels} for t in spec.tasks],
         "versions": versions,
         "trained_with": trained,
-        "limits": settings.model_dump(include={"max_texts", "max_text_chars", "max_body_bytes"}),
-        "batching": settings.model_dump(include={"batching", "max_batch", "max_wait_ms"}),
+        "limits": settings.model_dump(
+            include={"max_texts", "max_text_chars", "max_tokens_per_request", "max_body_bytes"}
+        ),
+        "batching": settings.model_dump(
+            include={"batching", "max_batch", "max_batch_tokens", "max_wait_ms"}
+        ),
         "threads": settings.threads,
     }
 

@@ -12,8 +12,16 @@ class ServeSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535)
     max_texts: int = Field(256, gt=0, description="texts per request; more -> 413")
     max_text_chars: int = Field(20_000, gt=0, description="characters per text; more -> 413")
+    max_tokens_per_request: int = Field(
+        16_384, gt=0, description="tokenizer tokens per request, [CLS]/[SEP] included; more -> 413"
+    )
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="request body; more -> 413")
     batching: bool = True
-    max_batch: int = Field(64, gt=0, description="texts per model call when batching")
+    max_batch: int = Field(64, gt=0, description="texts per model call")
+    # A small request waits behind at most one call, so calls stay short: a latency choice
+    # (docs/issues/issue-13-server.md); raise it where throughput matters more.
+    max_batch_tokens: int = Field(
+        128, gt=0, description="tokens per model call (a longer text runs alone)"
+    )
     max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits to fill up")
     threads: int | None = Field(None, gt=0, description="CPU threads for the model (None: default)")
