@@ -53,6 +53,17 @@ def polyhead(monkeypatch, capsys, *args: str, stdin: str | None = None):
     return code, out, err
 
 
+def test_the_trained_model_carries_a_card_with_its_test_metrics(trained):
+    from tests.export.test_card import split_card
+
+    front, body = split_card((trained / "model" / "README.md").read_text())
+    test = json.loads((trained / "metrics.json").read_text())["test"]
+    values = [m["value"] for r in front["model-index"][0]["results"] for m in r["metrics"]]
+    assert test["intent"]["accuracy"] in values and test["slots"]["f1"] in values
+    assert front["library_name"] == "polyhead"
+    assert "polyhead.load" in body
+
+
 def test_train_console_is_quiet(trained):
     """Lightning's INFO lines (accelerators, a logging-service tip) appear only with
     --verbose, and nothing is printed twice."""

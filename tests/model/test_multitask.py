@@ -74,7 +74,7 @@ def test_save_load_bit_identical(tiny_backbones, family, tmp_path):
 def test_artifact_has_no_pickles(tiny_bert, tmp_path):
     MultiTaskModel(_spec(tiny_bert)).save(tmp_path / "art")
     suffixes = {p.suffix for p in (tmp_path / "art").rglob("*") if p.is_file()}
-    assert suffixes <= {".json", ".safetensors", ".txt", ".model"}, suffixes
+    assert suffixes <= {".json", ".safetensors", ".txt", ".model", ".md"}, suffixes
 
 
 def test_encode_normalised_and_order_preserved(tiny_bert):

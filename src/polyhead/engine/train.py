@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 
+from polyhead.card import render_run_card
 from polyhead.config import RunConfig
 from polyhead.engine.callbacks import BestArtifactCallback
 from polyhead.engine.checkpoint_io import remove_stale_temporaries
@@ -33,7 +34,7 @@ from polyhead.engine.rundir import (
 from polyhead.engine.trainer import build_trainer
 from polyhead.errors import PolyheadError
 from polyhead.features.source import backbone_cache
-from polyhead.model.artifact import is_artifact
+from polyhead.model.artifact import CARD_FILE, is_artifact
 from polyhead.model.backbone import load_tokenizer_for
 from polyhead.model.levers import balanced_class_weights, reinit_top_layers
 from polyhead.model.multitask import MultiTaskModel
@@ -123,8 +124,11 @@ def train(
 
 
 def _write_run_report(run_dir: Path, data) -> None:
-    """Per-run plots and report.md; a failure here is logged and never loses the run."""
+    """Per-run plots and report.md, and the model card with the run's metrics; a failure here
+    is logged and never loses the run."""
     try:
+        card = render_run_card(run_dir, model_id=f"{run_dir.name}/model")
+        (run_dir / "model" / CARD_FILE).write_text(card)
         write_run_report(run_dir, data)
     except Exception as e:  # noqa: BLE001 - the model and metrics are already saved
         log.warning("run report not written: %s", e)

@@ -25,12 +25,14 @@ from pathlib import Path
 
 import torch
 
+from polyhead.card import render_card
 from polyhead.errors import PolyheadError
 from polyhead.model.backbone import portable_name, quiet_hf
 from polyhead.model.parts import save_parts
 from polyhead.version import __version__
 
 META_FILE = "polyhead.json"
+CARD_FILE = "README.md"
 FORMAT_VERSION = 2  # 2: `parts` and `files` (sha256) in polyhead.json
 
 
@@ -53,7 +55,7 @@ def save_artifact(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        _write(model, tmp, extra or {}, reuse_backbone)
+        _write(model, tmp, extra or {}, reuse_backbone, path.name)
         _plain_permissions(tmp)
         replace_dir(tmp, path)
     except OSError as e:
@@ -71,7 +73,7 @@ def save_artifact(
     return path
 
 
-def _write(model, tmp: Path, extra: dict, reuse_backbone: Path | None = None) -> None:
+def _write(model, tmp: Path, extra: dict, reuse_backbone: Path | None, path_name: str) -> None:
     quiet_hf()
     hashes: dict[str, str] = {}
     if reuse_backbone is not None and (reuse_backbone / "config.json").exists():
@@ -92,6 +94,8 @@ def _write(model, tmp: Path, extra: dict, reuse_backbone: Path | None = None) ->
         "extra": extra,
     }
     (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    # The Hub model card; a run rewrites it with its metrics once they exist.
+    (tmp / CARD_FILE).write_text(render_card(meta, model_id=path_name))
 
 
 def _reused_hashes(artifact: Path) -> dict[str, str]:
@@ -114,6 +118,8 @@ def file_hashes(folder: Path, known: dict[str, str] | None = None) -> dict[str, 
     out = {}
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = file.relative_to(folder).as_posix()
+        if rel == CARD_FILE:
+            continue  # documentation, rewritten when a run's metrics arrive
         out[rel] = known.get(rel) or sha256_file(file)
     return out
 
