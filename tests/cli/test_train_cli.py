@@ -171,3 +171,17 @@ def test_train_refuses_an_existing_run_without_resume(monkeypatch, capsys, confi
     assert err.strip().splitlines() == [
         f"error: {trained}: already holds a run; use --resume or another --out"
     ]
+
+
+def test_predict_streams_chunks_in_order(trained, tmp_path, monkeypatch, capsys):
+    """Input is read and predicted a chunk at a time; the output keeps the input's order."""
+    import polyhead.cli.train as cli_train
+
+    monkeypatch.setattr(cli_train, "PREDICT_CHUNK", 7)
+    texts = [f"set an alarm for {i} am" for i in range(20)]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    code, out, err = polyhead(
+        monkeypatch, capsys, "predict", str(trained / "model"), str(tmp_path / "in.txt")
+    )
+    assert code == 0, err
+    assert [json.loads(line)["text"] for line in out.splitlines()] == texts

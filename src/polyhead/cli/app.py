@@ -31,12 +31,27 @@ def _root(
 
 
 def read_lines(source: str) -> list[str]:
-    if source == "-":
-        return [line.rstrip("\n") for line in sys.stdin]
-    path = Path(source)
-    if not path.exists():
-        raise PolyheadError(f"{path}: file not found")
-    return path.read_text(encoding="utf-8").splitlines()
+    return [line for chunk in line_chunks(source, 10_000) for line in chunk]
+
+
+def line_chunks(source: str, size: int):
+    """The lines of a file (or stdin for '-') in lists of `size`, read as they are needed, so
+    a large input is never held whole."""
+    if source != "-" and not Path(source).exists():
+        raise PolyheadError(f"{source}: file not found")
+    stream = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    try:
+        chunk = []
+        for line in stream:
+            chunk.append(line.rstrip("\r\n"))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
 
 
 def setup_logging() -> None:

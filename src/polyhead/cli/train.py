@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from polyhead.cli.app import app, console, load_cli_config, read_lines, setup_logging
+from polyhead.cli.app import app, console, line_chunks, load_cli_config, setup_logging
+
+PREDICT_CHUNK = 1024  # lines read, predicted and written at a time
 
 
 @app.command()
@@ -115,15 +118,24 @@ def predict(
     """JSON lines: per sentence task {label, score}; per token task its entities."""
     import json
 
+    from rich.progress import Progress
+
+    from polyhead.engine.rundir import json_safe
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.predict import Predictor
 
-    texts = read_lines(source)
     if onnx:
         from polyhead.export.runtime import load_predictor
 
         predictor = load_predictor(str(artifact), onnx=True, batch_size=batch_size)
     else:
         predictor = Predictor(MultiTaskModel.load(artifact), batch_size=batch_size)
-    for item in predictor.predict(texts, embeddings=embeddings):
-        print(json.dumps(item, ensure_ascii=False))
+    # Streamed: chunks of lines in, JSON lines out as each chunk is done; a progress bar on
+    # stderr (the terminal only), so stdout stays pure JSON lines.
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("predicting", total=None)
+        for texts in line_chunks(source, PREDICT_CHUNK):
+            for item in predictor.predict(texts, embeddings=embeddings):
+                print(json.dumps(json_safe(item), ensure_ascii=False))
+            sys.stdout.flush()
+            bar.advance(task, len(texts))
