@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from polyhead.cli.app import error_line
-from polyhead.errors import ConfigError
+from polyhead.errors import ConfigError, PolyheadError
 from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
-from polyhead.model.artifact import save_artifact  # noqa: F401
+from polyhead.model.artifact import save_artifact
 
 
 class Planted:
