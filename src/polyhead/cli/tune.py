@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from polyhead.cli.app import app, console, load_cli_config, setup_logging
+from polyhead.errors import ConfigError
 
 _UNITS = {"h": 3600, "m": 60, "s": 1}
 
@@ -21,7 +22,7 @@ def parse_duration(text: str | None) -> float | None:
         return float(text)
     parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise typer.BadParameter(f"{text!r}: use e.g. 2h, 90m, 1h30m, 45s or seconds")
+        raise ConfigError("--timeout", f"got {text!r}; use e.g. 2h, 90m, 1h30m, 45s or seconds")
     return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
