@@ -4,6 +4,10 @@ repeating a trial, the study is in SQLite, the best config trains as it is."""
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -17,7 +21,7 @@ from polyhead.cli import app
 from polyhead.config import load_config
 from polyhead.errors import PolyheadError
 from polyhead.tune import run_tune
-from polyhead.tune.study import STUDY_NAME, counted, open_study, storage_url
+from polyhead.tune.study import STUDY_NAME, counted, open_study, storage_url, study_lock
 from tests.tune.conftest import tune_raw
 
 
@@ -142,3 +146,43 @@ def test_timeout_stops_before_the_next_trial(tune_cfg, tmp_path):
     result = run_tune(tune_cfg(), tmp_path, trials=3, timeout=0)
     assert result.timed_out and result.ran == 0
     assert "no trial completed" in (tmp_path / "report.md").read_text()
+
+
+def test_a_second_tune_on_the_same_directory_is_refused(tmp_path):
+    refused = pytest.raises(PolyheadError, match="another `polyhead tune`")
+    with study_lock(tmp_path), refused, study_lock(tmp_path):
+        pass
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from pathlib import Path
+import lightning.pytorch as pl
+from polyhead.config import load_config
+from polyhead.tune import run_tune
+
+class Kill(pl.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        if Path(trainer.default_root_dir).name == "2":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+run_tune(load_config(sys.argv[1]), sys.argv[2], trials=4, extra_callbacks=[Kill()])
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_trial_then_the_same_command_completes(tiny_bert, tmp_path):
+    """A real SIGKILL in trial 2: the database is left as the dead process wrote it."""
+    config, out = tmp_path / "tune.yaml", tmp_path / "out"
+    config.write_text(yaml.safe_dump(tune_raw(tiny_bert)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    cmd = [sys.executable, "-c", KILL_SCRIPT, str(config), str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert load_study(out).trials[2].state == TrialState.RUNNING
+
+    res = CliRunner().invoke(app, ["tune", str(config), "--trials", "4", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "4 complete, 1 fail (2 run now)" in res.output
+    trials = load_study(out).trials
+    assert trials[2].state == TrialState.FAIL and trials[3].user_attrs["retry_of"] == 2

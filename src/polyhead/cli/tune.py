@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from polyhead.cli.app import app, console, load_cli_config, setup_logging
-from polyhead.errors import ConfigError
+from polyhead.errors import ConfigError, PolyheadError
 
 _UNITS = {"h": 3600, "m": 60, "s": 1}
 
@@ -43,7 +43,12 @@ def tune(
     setup_logging()
     cfg = load_cli_config(config, set_)  # a bad config fails here, before torch loads
 
-    from polyhead.tune import run_tune
+    try:
+        from polyhead.tune import run_tune
+    except ModuleNotFoundError as e:
+        if e.name != "optuna":
+            raise
+        raise PolyheadError("polyhead tune needs Optuna: pip install 'polyhead[tune]'") from None
 
     out = out or Path("runs") / f"tune-{config.stem}"
     result = run_tune(cfg, out, trials, timeout=seconds)
