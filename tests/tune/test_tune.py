@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from polyhead.cli import app
 from polyhead.config import load_config
+from polyhead.engine.faults import Interrupted
 from polyhead.errors import PolyheadError
 from polyhead.tune import run_tune
 from polyhead.tune.study import STUDY_NAME, counted, open_study, storage_url, study_lock
@@ -102,6 +103,27 @@ def test_killed_tune_resumes_with_the_same_command(tune_cfg, tmp_path):
 
     again = run_tune(cfg, out, trials=4)  # complete: nothing more to run
     assert again.ran == 0 and len(again.study.trials) == 5
+
+
+class CtrlC(pl.Callback):
+    """What polyhead's SIGINT handler does after the batch: raise Interrupted."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        raise Interrupted("interrupted")
+
+
+def test_ctrl_c_stops_the_tune_and_the_trial_runs_again(tune_cfg, tmp_path):
+    cfg = tune_cfg()
+    with pytest.raises(Interrupted, match="re-run the same command to resume"):
+        run_tune(cfg, tmp_path, trials=1, extra_callbacks=[CtrlC()])
+    trials = load_study(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[1].user_attrs["retry_of"] == 0
+
+    result = run_tune(cfg, tmp_path, trials=1)
+    done = result.study.trials[1]
+    assert done.state == TrialState.COMPLETE and done.params == trials[0].params
+    assert result.ran == 1 and len(result.study.trials) == 2
 
 
 class FakeScores(pl.Callback):

@@ -104,7 +104,9 @@ def run_trial(study, trial: optuna.Trial, cfg: RunConfig, out: Path, n_layers: i
         study.tell(trial, state=TrialState.PRUNED)
         log.info("tune: trial %d pruned (%s)", trial.number, e)
         return
-    except (KeyboardInterrupt, Interrupted):
+    except (KeyboardInterrupt, SystemExit, Interrupted):
+        # Ctrl-C: polyhead's handler raises Interrupted, a bare KeyboardInterrupt inside fit
+        # makes Lightning call exit(1). Either way the trial runs again next time.
         retry(study, trial.number, params)
         raise Interrupted(
             f"tune interrupted in trial {trial.number}; re-run the same command to resume "
