@@ -138,14 +138,16 @@ def importances(study: optuna.Study) -> dict[str, float]:
         return {}
 
 
-def _plot(draw, path: Path) -> Path | None:
-    """One Optuna matplotlib plot to PNG, with its style change kept inside."""
+def _plot(draw, path: Path, **labels) -> Path | None:
+    """One Optuna matplotlib plot to PNG (axis `labels` in polyhead's words), with its style
+    change kept inside."""
     with matplotlib.rc_context(), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ax = draw()
         if ax is None or not ax.has_data():
             plt.close("all")
             return None
+        ax.set(**labels)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig = ax.figure
         fig.set_size_inches(7, 4)
@@ -168,13 +170,19 @@ def _plots(report: TuneReport, study: optuna.Study, out: Path) -> None:
     drawn = [
         (
             "Optimisation history: each trial's dev score and the best so far",
-            _plot(lambda: optuna_plots.plot_optimization_history(study), folder / "history.png"),
+            _plot(
+                lambda: optuna_plots.plot_optimization_history(study),
+                folder / "history.png",
+                ylabel="dev score",
+            ),
         ),
         (
             "Dev score per epoch of every trial (pruned trials stop early)",
             _plot(
                 lambda: optuna_plots.plot_intermediate_values(study),
                 folder / "intermediate.png",
+                xlabel="epoch",
+                ylabel="dev score",
             ),
         ),
     ]
@@ -224,7 +232,7 @@ def write_tune_report(study: optuna.Study, out, limit: int) -> TuneReport:
         csv.writer(f).writerows([report.trials[0], *report.trials[1]])
     summary = _summary(report, limit)
     sections = _sections(report)
-    md = [f"# {TITLE}", *[f"- {line}" for line in summary]]
+    md = [f"# {TITLE}", "\n".join(f"- {line}" for line in summary)]
     for title, body in sections:
         md += [f"## {title}", body if isinstance(body, str) else markdown_table(body)]
     md += ["## Plots", *[f"**{c}**\n\n![{p.stem}](plots/{p.name})" for c, p in report.images]]
