@@ -146,6 +146,50 @@ class CompareConfig(_Strict):
     )
 
 
+class ParamRange(_Strict):
+    """One dimension of `tune.space`: a range (`low`/`high`, `log`, `step`) or `choices`.
+    Whether a range is sampled as integers follows the config field it sets."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = Field(None, gt=0.0)
+    choices: list[bool | int | float | str] | None = None
+
+    def problem(self) -> str | None:
+        """Why this is no range to sample from, or None."""
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                return "give choices or low/high, not both"
+            return None if self.choices else "choices is empty"
+        if self.low is None or self.high is None:
+            return "needs low and high, or choices"
+        if not self.low < self.high:
+            return f"empty range: low ({self.low:g}) must be below high ({self.high:g})"
+        if self.log and (self.low <= 0 or self.step):
+            return "log ranges need low > 0 and no step"
+        return None
+
+
+class TuneConfig(_Strict):
+    """`polyhead tune`: `space` maps a dotted config field to a range, merged over the
+    strategy's default space (polyhead.tune.space); a field mapped to null is not tuned."""
+
+    space: dict[str, ParamRange | None] = Field(default_factory=dict)
+    pruner: Literal["median", "none"] = "median"
+    prune_after: int = Field(1, ge=0, description="epochs a trial runs before it can be pruned")
+    prune_startup: int = Field(3, ge=0, description="trials that finish before any is pruned")
+    startup_trials: int = Field(10, ge=1, description="random trials before TPE models the space")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TuneConfig:
+        for name, dim in self.space.items():
+            problem = dim.problem() if dim is not None else None
+            if problem:
+                raise ConfigError(f"tune.space.{name}", problem)
+        return self
+
+
 class ClassifierConfig(_Strict):
     """The external linear classifier `strategy: frozen` fits per task on frozen features."""
 
@@ -179,6 +223,7 @@ class RunConfig(_Strict):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     compare: CompareConfig = Field(default_factory=CompareConfig)
+    tune: TuneConfig = Field(default_factory=TuneConfig)
 
     @model_validator(mode="after")
     def _check(self) -> RunConfig:

@@ -6,6 +6,7 @@ from polyhead.cli import (  # noqa: F401  (registers commands)
     embed,
     serve,  # noqa: F401  (serve, export)
     train,
+    tune,  # noqa: F401  (tune)
 )
 from polyhead.cli.app import app, main
 
