@@ -254,3 +254,18 @@ def test_cli_missing_data_path_and_unwritable_out(tmp_path, rel_bert, monkeypatc
     blocker = write(tmp_path / "blocker", "")
     code, err = run("train", cfg, "--out", blocker / "run")
     assert code == 2 and err.startswith(f"error: {blocker}/run: output directory is not writable")
+
+
+def test_a_bad_flag_value_is_a_usage_line_not_a_traceback(monkeypatch, capsys, tmp_path):
+    """typer >= 0.29 raises its bundled click's errors; they are usage errors all the same."""
+    import sys
+
+    from polyhead.cli import main
+
+    monkeypatch.setattr(
+        sys, "argv", ["polyhead", "train", str(tmp_path / "x.yaml"), "--num-nodes", "0"]
+    )
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--num-nodes" in err and "Traceback" not in err

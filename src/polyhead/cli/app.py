@@ -6,6 +6,7 @@ In every command module, library imports sit inside the commands on purpose: `po
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -95,6 +96,18 @@ def error_line(exc: BaseException) -> tuple[str, int] | None:
     return None
 
 
+def _click_classes(name: str) -> tuple[type, ...]:
+    """`name` from click and from the copy of click that typer >= 0.29 bundles (its commands
+    raise the bundled classes, which click's own do not catch)."""
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2 (130 for Ctrl-C);
     `polyhead --debug ...` shows the traceback instead."""
@@ -104,12 +117,10 @@ def main() -> None:
     except (typer.Exit, SystemExit) as e:
         sys.exit(getattr(e, "exit_code", getattr(e, "code", 0)))
     except Exception as e:
-        import click
-
-        if isinstance(e, click.ClickException):  # usage errors
+        if isinstance(e, _click_classes("ClickException")):  # usage errors
             e.show()
             sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, _click_classes("Abort")):
             sys.exit(130)
         shown = error_line(e)
         if shown is None or "--debug" in argv:
