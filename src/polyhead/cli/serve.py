@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from polyhead.cli.app import app, console
+from polyhead.cli.app import VERIFY_HELP, app, console
 
 
 @app.command()
@@ -22,6 +22,7 @@ def serve(
     max_text_chars: int = typer.Option(20_000, min=1, help="Characters per text (more: 413)."),
     threads: int = typer.Option(None, min=1, help="CPU threads for the model (default: all)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
     """Serve /predict, /embed, /health and /metadata over HTTP (OpenAPI at /docs)."""
     from polyhead.serve.app import run_server
@@ -39,7 +40,7 @@ def serve(
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: binding {host}: reachable from other machines, no authentication")
-    run_server(artifact, settings, onnx=onnx, access_log=access_log)
+    run_server(artifact, settings, onnx=onnx, access_log=access_log, verify=verify)
 
 
 @app.command()
@@ -48,11 +49,12 @@ def export(
     fmt: str = typer.Option(..., "--format", help="onnx | sentence-transformers | hf"),
     out: Path = typer.Option(..., "--out", help="Folder to write (replaced if an old export)."),
     merge: bool = typer.Option(False, "--merge", help="hf: fold LoRA adapters into the backbone."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
     """Write a portable copy of a model and check it against PyTorch."""
     from polyhead.export.formats import export_artifact
 
-    report = export_artifact(artifact, fmt, out, merge=merge)
+    report = export_artifact(artifact, fmt, out, merge=merge, verify=verify)
     checks = {k: v for k, v in report.items() if k not in ("format", "out", "merged")}
     for name, value in checks.items():
         console.print(f"{name}: {value:.2e}")

@@ -20,13 +20,16 @@ FORMATS = ("onnx", "sentence-transformers", "hf")
 EXPORT_MARKERS = ("polyhead_onnx.json", "modules.json", "polyhead_heads.json")
 
 
-def export_artifact(source: str, fmt: str, out: Path, merge: bool = False) -> dict:
-    """Returns a report: format, out, merged (adapters folded in) and the format's checks."""
+def export_artifact(
+    source: str, fmt: str, out: Path, merge: bool = False, verify: bool = True
+) -> dict:
+    """Returns a report: format, out, merged (adapters folded in) and the format's checks.
+    `verify`: check the artifact's files against their recorded sha256 first."""
     if fmt not in FORMATS:
         raise PolyheadError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
     _check_out(out)
-    model = load_predictor(source).model
+    model = load_predictor(source, verify=verify).model
     # ONNX and sentence-transformers hold one plain graph/model: adapters are always folded in.
     merged = merge_adapters(model) if (merge or fmt != "hf") else False
     out.parent.mkdir(parents=True, exist_ok=True)
