@@ -54,8 +54,14 @@ def train(
     from polyhead.report.tables import print_metrics
 
     run_dir = _run_dir(config, out, resume)
+    created = not run_dir.exists()
     prepare_run_dir(run_dir, resume=resume is not None)
-    result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
+    try:
+        result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
+    except BaseException:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # refused before writing: leave no trace of the attempt
+        raise
     if is_main_process():
         print_metrics(Console(), result.metrics)
         console.print(f"run directory: {result.run_dir}")
