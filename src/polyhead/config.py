@@ -7,6 +7,7 @@ Relative data paths are resolved against the config file's folder.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal, get_args
@@ -111,7 +112,7 @@ class TrainerConfig(_Strict):
     epochs: int = Field(3, ge=1)
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(128, ge=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="numpy's range: 0 to 2**32 - 1")
     precision: str = "auto"
     accelerator: str = "auto"
     devices: int | str = 1
@@ -306,8 +307,20 @@ def parse_overrides(pairs: list[str]) -> list[tuple[str, object]]:
         if "=" not in pair:
             raise ConfigError(pair, "overrides look like key.sub=value")
         key, value = pair.split("=", 1)
-        out.append((key.strip(), yaml.safe_load(value) if value else None))
+        out.append((key.strip(), _yaml_value(key.strip(), value)))
     return out
+
+
+def _yaml_value(key: str, value: str):
+    """A plain YAML value (number, string, list, mapping, boolean); tags that construct
+    Python objects are refused by safe_load, never constructed."""
+    if not value:
+        return None
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise ConfigError(key, f"got {value!r}; not a plain YAML value ({problem})") from None
 
 
 def _resolve_paths(raw: dict, base: Path) -> None:
@@ -320,12 +333,21 @@ def _resolve_paths(raw: dict, base: Path) -> None:
             continue
         for key in ("path", "train", "dev", "test"):
             if isinstance(src.get(key), str) and not Path(src[key]).is_absolute():
-                src[key] = str((base / src[key]).resolve())
+                src[key] = _absolute(base / src[key])
     model = raw.get("model")
     if isinstance(model, dict) and isinstance(model.get("backbone"), str):
         candidate = base / model["backbone"]
         if model["backbone"].startswith(".") and candidate.exists():
             model["backbone"] = str(candidate.resolve())
+
+
+def _absolute(path: Path) -> str:
+    """The resolved path; a symlink loop cannot be resolved and stays as written (absolute),
+    for the reader to refuse by name."""
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return os.path.abspath(path)
 
 
 def load_config(path, overrides: list[str] | None = None) -> RunConfig:

@@ -8,6 +8,8 @@ function `polyhead`'s main() prints with; a representative handful run the real 
 
 from __future__ import annotations
 
+import errno
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,15 @@ import yaml
 from polyhead.cli.app import error_line
 from polyhead.config import PlanConfig, load_config
 from polyhead.data import read_examples
+from tests.reliability import cli_tools
+from tests.reliability.cli_tools import (
+    meta,
+    rehash,
+    run_cli,
+    save_tiny_artifact,
+    texts_file,
+    write_meta,
+)
 from tests.reliability.conftest import raw_config, write_config
 
 
@@ -269,3 +280,222 @@ def test_a_bad_flag_value_is_a_usage_line_not_a_traceback(monkeypatch, capsys, t
         main()
     err = capsys.readouterr().err
     assert info.value.code == 2 and "--num-nodes" in err and "Traceback" not in err
+
+
+# ---- the traceback list (issue 13): each is one line, exit 2, naming the file or field -----
+
+TRAIN, PREDICT = "train", "predict"
+
+
+def on_train(*sets: str):
+    """`polyhead train CONFIG --set ... --out RUN`; `sets` may use {tmp}."""
+
+    def build(tmp: Path, backbone: Path, monkeypatch=None):
+        cfg = write_config(tmp, backbone, epochs=1)
+        overrides = [a for s in sets for a in ("--set", s.format(tmp=tmp))]
+        return [TRAIN, cfg, *overrides, "--out", tmp / "run"]
+
+    return build
+
+
+def on_artifact(damage, *flags: str):
+    """`polyhead predict ARTIFACT texts.txt FLAGS` after `damage(artifact)`."""
+
+    def build(tmp: Path, backbone: Path, monkeypatch=None):
+        artifact = save_tiny_artifact(backbone, tmp / "model")
+        damage(artifact)
+        return [PREDICT, artifact, texts_file(tmp), *flags]
+
+    return build
+
+
+def truncate(rel: str):
+    def damage(artifact: Path):
+        raw = (artifact / rel).read_bytes()
+        (artifact / rel).write_bytes(raw[: len(raw) // 2])
+
+    return damage
+
+
+def replace_with(rel: str, content: bytes):
+    return lambda artifact: (artifact / rel).write_bytes(content)
+
+
+def symlink(rel: str, target: str | None):
+    """`rel` becomes a link to `target` (None: to itself, a loop)."""
+
+    def damage(artifact: Path):
+        (artifact / rel).unlink()
+        (artifact / rel).symlink_to(target or artifact / rel)
+
+    return damage
+
+
+def drop_head_tensor(artifact: Path):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(artifact / "heads.safetensors")
+    state.pop("intent.net.1.bias")
+    save_file(state, artifact / "heads.safetensors")
+    rehash(artifact)
+
+
+def extra_label(artifact: Path):
+    data = meta(artifact)
+    data["spec"]["tasks"][0]["labels"].append("weather")
+    write_meta(artifact, data)
+
+
+def no_config_json(artifact: Path):
+    (artifact / "backbone" / "config.json").unlink()
+    rehash(artifact)
+
+
+def symlink_loop_data(tmp: Path, backbone: Path, monkeypatch=None):
+    (tmp / "loop.jsonl").symlink_to(tmp / "loop.jsonl")
+    return on_train("data.train={tmp}/loop.jsonl")(tmp, backbone)
+
+
+def unlabelled_evaluate(tmp: Path, backbone: Path, monkeypatch=None):
+    artifact = save_tiny_artifact(backbone, tmp / "model")
+    data = tmp / "texts.jsonl"
+    data.write_text('{"text": "wake me at five"}\n{"text": "play music"}\n')
+    return ["evaluate", artifact, "--data", data]
+
+
+def backbone_without_config(tmp: Path, backbone: Path, monkeypatch=None):
+    folder = shutil.copytree(backbone, tmp / "no-config")
+    (folder / "config.json").unlink()
+    return on_train(f"model.backbone={folder}")(tmp, backbone)
+
+
+def disk_full(tmp: Path, backbone: Path, monkeypatch):
+    """The disk fills up as the first artifact is saved (its polyhead.json, written last)."""
+    real = Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        if self.name == "polyhead.json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    return on_train()(tmp, backbone)
+
+
+MARKER = "constructed"
+TRACEBACK_CASES = [
+    (
+        "backbone path missing",
+        on_train("model.backbone={tmp}/nowhere"),
+        ["model.backbone", "nowhere"],
+    ),
+    ("hub name offline", on_train("model.backbone=no-such-org/no-such-model"), ["HF_HUB_OFFLINE"]),
+    ("max_length above positions", on_train("model.max_length=300"), ["model.max_length", "256"]),
+    (
+        "bad accelerator",
+        on_train("trainer.accelerator=quantum"),
+        ["trainer.accelerator", "quantum"],
+    ),
+    ("bad devices", on_train("trainer.devices=0"), ["trainer.devices"]),
+    ("bad devices text", on_train("trainer.devices=many"), ["trainer.devices", "many"]),
+    ("bad precision", on_train("trainer.precision=fp13"), ["trainer.precision", "fp13"]),
+    ("bad strategy", on_train("trainer.strategy=warp"), ["trainer.strategy", "warp"]),
+    ("seed too large", on_train("trainer.seed=4294967296"), ["trainer.seed", "4294967295"]),
+    ("seed negative", on_train("trainer.seed=-1"), ["trainer.seed"]),
+    ("override: unclosed list", on_train("model.max_length=["), ["model.max_length", "YAML"]),
+    ("override: reserved character", on_train("plan.head_lr=@x"), ["plan.head_lr", "YAML"]),
+    (
+        "override: unsafe YAML tag",
+        on_train(f"trainer.seed=!!python/object/apply:os.system ['touch {{tmp}}/{MARKER}']"),
+        ["trainer.seed", "python/object"],
+    ),
+    ("data path is a symlink loop", symlink_loop_data, ["loop.jsonl", "symbolic link"]),
+    ("backbone without config.json", backbone_without_config, ["no-config", "config.json"]),
+    ("evaluate: unlabelled data", unlabelled_evaluate, ["texts.jsonl", "no labels"]),
+    (
+        "truncated backbone weights",
+        on_artifact(truncate("backbone/model.safetensors"), "--no-verify"),
+        ["backbone/model.safetensors"],
+    ),
+    (
+        "truncated head weights",
+        on_artifact(truncate("heads.safetensors"), "--no-verify"),
+        ["heads.safetensors"],
+    ),
+    (
+        "empty head weights",
+        on_artifact(replace_with("heads.safetensors", b""), "--no-verify"),
+        ["heads.safetensors"],
+    ),
+    (
+        "backbone weights not safetensors",
+        on_artifact(replace_with("backbone/model.safetensors", b"PK\x03\x04 a zip"), "--no-verify"),
+        ["backbone/model.safetensors"],
+    ),
+    (
+        "weights linked to a device",
+        on_artifact(symlink("heads.safetensors", "/dev/zero")),
+        ["heads.safetensors", "not a regular file"],
+    ),
+    (
+        "weights linked to a device, --no-verify",
+        on_artifact(symlink("heads.safetensors", "/dev/zero"), "--no-verify"),
+        ["heads.safetensors", "not a regular file"],
+    ),
+    (
+        "weights a symlink loop",
+        on_artifact(symlink("backbone/model.safetensors", None), "--no-verify"),
+        ["backbone/model.safetensors"],
+    ),
+    (
+        "head tensor missing",
+        on_artifact(drop_head_tensor),
+        ["heads.safetensors", "'intent'", "no tensor intent.net.1.bias"],
+    ),
+    (
+        "label count differs",
+        on_artifact(extra_label),
+        ["heads.safetensors", "intent.net.1.weight is (2, 32) in the file", "need (3, 32)"],
+    ),
+    (
+        "polyhead.json not an object",
+        on_artifact(replace_with("polyhead.json", b"[1, 2]")),
+        ["polyhead.json"],
+    ),
+    (
+        "polyhead.json without spec",
+        on_artifact(replace_with("polyhead.json", b'{"format_version": 2}')),
+        ["polyhead.json", "spec"],
+    ),
+    ("artifact backbone without config.json", on_artifact(no_config_json), ["config.json"]),
+    ("disk full while saving", disk_full, ["run/model", "disk full", "needs about", "MB"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "build", "expected"), TRACEBACK_CASES, ids=[c[0] for c in TRACEBACK_CASES]
+)
+def test_traceback_list_is_one_line(tmp_path, rel_bert, monkeypatch, capsys, case, build, expected):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing here may reach the network
+    args = build(tmp_path, rel_bert, monkeypatch)
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    cli_tools.assert_one_line(code, err, *expected)
+    assert not (tmp_path / MARKER).exists()
+    run = tmp_path / "run"
+    if build is disk_full:  # nothing half-written: no model, no temporary folder
+        assert run.is_dir() and not [p for p in run.iterdir() if "model" in p.name]
+    elif args[0] == TRAIN:  # refused before anything is written to --out
+        assert not run.exists()
+
+
+def test_data_errors_come_before_the_weights_load(tmp_path, rel_bert, monkeypatch, capsys):
+    """`train` reads the data before it loads the backbone's weights: a bad data line is what
+    the user hears about, even when the weights could not load."""
+    backbone = shutil.copytree(rel_bert, tmp_path / "backbone")
+    (backbone / "model.safetensors").write_bytes(b"not weights")
+    bad = write(tmp_path / "bad.jsonl", '{"text": "a", "label": "x"}\n{"text": \n')
+    cfg = write_config(tmp_path, backbone, epochs=1)
+    args = ["train", cfg, "--set", f"data.train={bad}", "--out", tmp_path / "run"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    cli_tools.assert_one_line(code, err, f"{bad}:2", "invalid JSON")
+    assert not (tmp_path / "run").exists()

@@ -19,6 +19,7 @@ from polyhead.errors import PolyheadError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 _STATE = {"debug": False}
+VERIFY_HELP = "Check each artifact file against the sha256 in polyhead.json (--no-verify: skip)."
 
 
 @app.callback()

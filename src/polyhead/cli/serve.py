@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from polyhead.cli.app import app, console
+from polyhead.cli.app import VERIFY_HELP, app, console
 from polyhead.serve.settings import ServeSettings
 
 _D = ServeSettings()  # the defaults live in one place: the settings the server validates
@@ -42,6 +42,7 @@ def serve(
     ),
     threads: int = typer.Option(None, min=1, help="CPU threads for the model (default: all)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
     """Serve /predict, /embed, /health and /metadata over HTTP (OpenAPI at /docs)."""
     from polyhead.serve.app import run_server
@@ -61,7 +62,7 @@ def serve(
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: binding {host}: reachable from other machines, no authentication")
-    run_server(artifact, settings, onnx=onnx, access_log=access_log)
+    run_server(artifact, settings, onnx=onnx, access_log=access_log, verify=verify)
 
 
 @app.command()
@@ -78,11 +79,14 @@ def export(
     emissions_only: bool = typer.Option(
         False, "--emissions-only", help="transformers: export CRF heads' emissions (no Viterbi)."
     ),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
     """Write a portable copy of a model and check it against PyTorch."""
     from polyhead.export.formats import export_artifact
 
-    report = export_artifact(artifact, fmt, out, merge=merge, emissions_only=emissions_only)
+    report = export_artifact(
+        artifact, fmt, out, merge=merge, emissions_only=emissions_only, verify=verify
+    )
     skip = ("format", "out", "merged", "notices")
     for name, value in report.items():
         if name not in skip:

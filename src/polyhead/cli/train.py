@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from polyhead.cli.app import app, console, line_chunks, load_cli_config, setup_logging
+from polyhead.cli.app import VERIFY_HELP, app, console, line_chunks, load_cli_config, setup_logging
 
 PREDICT_CHUNK = 1024  # lines read, predicted and written at a time
 
@@ -22,13 +22,14 @@ def plan(
     """Show what trains when, at which learning rate, before anything trains."""
     import json
 
+    from polyhead.engine.rundir import json_safe
     from polyhead.engine.train import prepare
     from polyhead.plan import plan_json, plan_table
 
     setup_logging()
     _, _, training_plan = prepare(load_cli_config(config, set_))
     if as_json:
-        print(json.dumps(plan_json(training_plan), indent=2))
+        print(json.dumps(json_safe(plan_json(training_plan)), indent=2, allow_nan=False))
     else:
         Console().print(plan_table(training_plan))
 
@@ -56,8 +57,14 @@ def train(
     from polyhead.report.tables import print_metrics
 
     run_dir = _run_dir(config, out, resume)
+    created = not run_dir.exists()
     prepare_run_dir(run_dir, resume=resume is not None)
-    result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
+    try:
+        result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
+    except BaseException:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # refused before writing: leave no trace of the attempt
+        raise
     if is_main_process():
         print_metrics(Console(), result.metrics)
         console.print(f"run directory: {result.run_dir}")
@@ -86,23 +93,33 @@ def evaluate(
     fmt: str = typer.Option(None, "--format", help="conll|massive|jsonl|csv|seqio"),
     split: str = typer.Option(None, "--split", help="Only examples of this split."),
     as_json: bool = typer.Option(False, "--json"),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
-    """Score a trained model on labelled data (unseen labels are counted as errors)."""
+    """Score a trained model on labelled data: each of its tasks on the rows that label it
+    (`n` says how many; labels the model never saw count as errors)."""
     import json
 
     from polyhead.data import read_examples
+    from polyhead.errors import DataError
 
-    examples = read_examples(data, format=fmt)  # bad data fails before the heavy imports
-    if split:
-        examples = [ex for ex in examples if ex.split == split]
+    # bad data fails before the heavy imports
+    examples = read_examples(data, format=fmt, split=split)
+    if split and all(ex.split is None for ex in examples):
+        raise DataError(data, None, f"no split information to select --split {split!r} from")
+    if not examples:
+        raise DataError(data, None, "no examples to evaluate")
+    if all(ex.label is None and ex.tags is None for ex in examples):
+        raise DataError(data, None, "no labels or tags on any row; evaluate needs labelled data")
 
     from polyhead.engine.evaluation import evaluate_examples
+    from polyhead.engine.rundir import json_safe
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.report.tables import print_metrics
 
-    metrics = evaluate_examples(MultiTaskModel.load(artifact), examples, where=str(data))
+    model = MultiTaskModel.load(artifact, verify=verify)
+    metrics = evaluate_examples(model, examples, where=str(data))
     if as_json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
     else:
         print_metrics(Console(), {"eval": metrics})
 
@@ -114,8 +131,10 @@ def predict(
     embeddings: bool = typer.Option(False, "--embeddings", help="Include the sentence vector."),
     batch_size: int = typer.Option(32, min=1),
     onnx: bool = typer.Option(False, "--onnx", help="ARTIFACT is an ONNX export: onnxruntime."),
+    verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
-    """JSON lines: per sentence task {label, score}; per token task its entities."""
+    """JSON lines: per sentence task {label, score}; per token task its entities (a value
+    that is not a number, NaN, is null)."""
     import json
 
     from rich.progress import Progress
@@ -129,13 +148,14 @@ def predict(
 
         predictor = load_predictor(str(artifact), onnx=True, batch_size=batch_size)
     else:
-        predictor = Predictor(MultiTaskModel.load(artifact), batch_size=batch_size)
+        model = MultiTaskModel.load(artifact, verify=verify)
+        predictor = Predictor(model, batch_size=batch_size)
     # Streamed: chunks of lines in, JSON lines out as each chunk is done; a progress bar on
     # stderr (the terminal only), so stdout stays pure JSON lines.
     with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("predicting", total=None)
         for texts in line_chunks(source, PREDICT_CHUNK):
             for item in predictor.predict(texts, embeddings=embeddings):
-                print(json.dumps(json_safe(item), ensure_ascii=False))
+                print(json.dumps(json_safe(item), ensure_ascii=False, allow_nan=False))
             sys.stdout.flush()
             bar.advance(task, len(texts))

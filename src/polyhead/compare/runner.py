@@ -10,8 +10,8 @@ checkpoints/last.ckpt continues from it; anything else starts afresh. Skipped ru
 strategy that is not available, or that refuses this config) are retried next time.
 
 Each run trains in its own subprocess by default (`isolate=True`), so its peak resident memory
-is its own (getrusage of that process). In-process runs (`isolate=False`, used by tests) report
-the peak of the whole process, an upper bound. On a GPU the peak is
+is its own (`PeakMemory`: psutil, sampled while it trains). In-process runs (`isolate=False`,
+used by tests) report the peak of the whole process, an upper bound. On a GPU the peak is
 `torch.cuda.max_memory_allocated`, reset before each run.
 """
 
@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
 import yaml
 
 from polyhead.config import RunConfig, StrategyName, set_dotted, validate_config
@@ -131,23 +132,58 @@ def train_one(cfg: RunConfig, run_dir: Path, resume: bool, strategy, seed, scope
     name = run_name(strategy, seed)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    try:
-        train(cfg, run_dir, resume=resume)
-        outcome = RunOutcome(strategy, seed, name, "done")
-    except PolyheadError as e:  # the strategy is unavailable or refuses this config
-        outcome = RunOutcome(strategy, seed, name, "skipped", str(e))
-    except Exception as e:  # noqa: BLE001 - one broken run must not end a long comparison
-        log.error("compare: %s failed:\n%s", name, traceback.format_exc())
-        outcome = RunOutcome(strategy, seed, name, "failed", f"{type(e).__name__}: {e}")
+    with PeakMemory() as peak:
+        try:
+            train(cfg, run_dir, resume=resume)
+            outcome = RunOutcome(strategy, seed, name, "done")
+        except PolyheadError as e:  # the strategy is unavailable or refuses this config
+            outcome = RunOutcome(strategy, seed, name, "skipped", str(e))
+        except Exception as e:  # noqa: BLE001 - one broken run must not end a long comparison
+            log.error("compare: %s failed:\n%s", name, traceback.format_exc())
+            outcome = RunOutcome(strategy, seed, name, "failed", f"{type(e).__name__}: {e}")
     if torch.cuda.is_available():
         outcome.peak_memory_mb = torch.cuda.max_memory_allocated() / 2**20
         outcome.memory_kind = "cuda allocated"
     else:
-        outcome.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        outcome.peak_memory_mb = peak.mb
         outcome.memory_kind = "rss (run)" if scope == "run" else "rss (process, upper bound)"
     if run_dir.exists():
         (run_dir / "outcome.json").write_text(json.dumps(asdict(outcome), indent=2))
     return outcome
+
+
+class PeakMemory:
+    """The peak resident memory (MB) of this process while the block runs, from psutil on
+    every platform (`resource.getrusage` does not exist on Windows). psutil has no peak on
+    Linux or macOS, so a thread samples the resident size every `interval` seconds (a spike
+    shorter than that can be missed); on Windows the OS's own peak working set is read too."""
+
+    def __init__(self, interval: float = 0.05):
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.start_mb = self.mb = self._resident_mb()
+
+    def _resident_mb(self) -> float:
+        info = self._process.memory_info()
+        return max(info.rss, getattr(info, "peak_wset", 0)) / 2**20
+
+    def sample(self) -> None:
+        self.mb = max(self.mb, self._resident_mb())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.sample()
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
 
 
 def _run_subprocess(config_path: Path, run_dir: Path, resume, strategy, seed) -> RunOutcome:

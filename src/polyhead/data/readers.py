@@ -46,6 +46,10 @@ def read_examples(
     `path:line` and what was expected.
     """
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise DataError(
+            path, None, "a symbolic link that leads nowhere (a loop, or a missing target)"
+        )
     if not path.exists():
         raise DataError(path, None, "no such file or directory; expected a data file or folder")
     fmt = format or detect_format(path)

@@ -158,23 +158,40 @@ def score(
 
 
 def evaluate_examples(model, examples, batch_size: int = 64, where: str = "data") -> dict:
-    """Metrics of a loaded model on examples: every task the examples label is scored."""
+    """Metrics of a loaded model on examples: each of its tasks is scored on the rows that
+    label it (its `n` says how many); a task no row labels is reported as `{"n": 0}`, never
+    left out. Tasks labelled on the same rows are scored together (frame accuracy)."""
     if not examples:
         raise PolyheadError(f"{where}: no examples to evaluate")
     kinds = {t.name: t.kind for t in model.spec.tasks}
-    labelled = [
-        t
-        for t, k in kinds.items()
-        if (k == "sentence" and all(ex.label is not None for ex in examples))
-        or (k == "token" and all(ex.tags is not None for ex in examples))
-    ]
+    rows_of = {t: [ex for ex in examples if _labels(ex, k) is not None] for t, k in kinds.items()}
+    labelled = [t for t in kinds if rows_of[t]]
     if not labelled:
         raise PolyheadError(f"{where}: the data labels none of the model's tasks {sorted(kinds)}")
+    same_rows: dict[tuple[int, ...], list[str]] = {}
+    for task in labelled:
+        same_rows.setdefault(tuple(map(id, rows_of[task])), []).append(task)
+    sources = [
+        SourceData(i, None, tasks, {"eval": rows_of[tasks[0]]})
+        for i, tasks in enumerate(same_rows.values())
+    ]
     label_sets = {t.name: LabelSet(t.labels) for t in model.spec.tasks}
-    src = SourceData(0, None, labelled, {"eval": examples})
-    rows = encode_source(model.tokenizer, src, "eval", kinds, label_sets, model.spec.max_length)
-    batches = batches_in_order(rows, batch_size, model.tokenizer.pad_token_id or 0)
-    return score(model, batches, [src], {t: kinds[t] for t in labelled}, label_sets, "eval")
+    pad = model.tokenizer.pad_token_id or 0
+
+    def batches():
+        for src in sources:
+            rows = encode_source(
+                model.tokenizer, src, "eval", kinds, label_sets, model.spec.max_length
+            )
+            yield from batches_in_order(rows, batch_size, pad)
+
+    scored = {t: kinds[t] for t in labelled}
+    metrics = score(model, batches(), sources, scored, label_sets, "eval")
+    return {**{t: {"n": 0} for t in kinds if t not in scored}, **metrics}
+
+
+def _labels(example, kind: str):
+    return example.label if kind == "sentence" else example.tags
 
 
 def final_metrics(artifact: Path, cfg, data) -> dict:

@@ -31,7 +31,7 @@ from polyhead.engine.rundir import (
     write_metrics,
     write_setup,
 )
-from polyhead.engine.trainer import build_trainer
+from polyhead.engine.trainer import build_trainer, check_trainer_settings
 from polyhead.errors import PolyheadError
 from polyhead.features.source import backbone_cache
 from polyhead.model.artifact import CARD_FILE, is_artifact
@@ -47,7 +47,9 @@ warnings.filterwarnings("ignore", message=r".*LeafSpec.*is deprecated.*")
 
 
 def prepare(cfg: RunConfig):
-    """Data, model and plan: everything `polyhead plan` shows and `train` runs."""
+    """Data, model and plan: everything `polyhead plan` shows and `train` runs. The trainer
+    settings and the data are checked before the model's weights load."""
+    check_trainer_settings(cfg)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     tokenizer = load_tokenizer_for(cfg.model.backbone, cfg.model.trust_remote_code)
     data = MultiTaskDataModule(cfg, tokenizer)

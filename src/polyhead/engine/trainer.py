@@ -17,6 +17,7 @@ from polyhead.engine.callbacks import HistoryCallback, PlanCallback, RngStateCal
 from polyhead.engine.checkpoint_io import AtomicCheckpointIO
 from polyhead.engine.faults import InterruptCallback
 from polyhead.engine.rundir import CHECKPOINT, csv_version
+from polyhead.errors import ConfigError
 
 # `polyhead --verbose` sets this (inherited by DDP ranks and compare's worker processes).
 VERBOSE_ENV = "POLYHEAD_VERBOSE"
@@ -45,6 +46,37 @@ def precision(cfg: RunConfig) -> str:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16-mixed"
     return "32-true"
+
+
+def check_trainer_settings(cfg: RunConfig) -> None:
+    """Lightning's own parsing of trainer.accelerator, devices, precision and strategy, before
+    anything is written: a Trainer is built and dropped (nothing runs, nothing is written),
+    adding one setting at a time so that the error names the field that is wrong."""
+    quiet_lightning()
+    t = cfg.trainer
+    steps = [
+        ("accelerator", t.accelerator, {"accelerator": t.accelerator}),
+        ("devices", t.devices, {"devices": t.devices, "num_nodes": t.num_nodes}),
+        ("precision", t.precision, {"precision": precision(cfg)}),
+        ("strategy", t.strategy, {"strategy": _strategy(t.strategy)}),
+    ]
+    settings: dict = {}
+    for name, value, more in steps:
+        settings.update(more)
+        try:
+            with warnings.catch_warnings():  # the real Trainer warns again, once
+                warnings.simplefilter("ignore")
+                pl.Trainer(
+                    **settings,
+                    logger=False,
+                    enable_checkpointing=False,
+                    enable_progress_bar=False,
+                    enable_model_summary=False,
+                    deterministic="warn",  # as the real one: global torch flags end the same
+                )
+        except Exception as e:  # noqa: BLE001 - Lightning raises several types for bad values
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConfigError(f"trainer.{name}", f"got {value!r}; {first}") from None
 
 
 def build_trainer(

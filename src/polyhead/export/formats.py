@@ -26,16 +26,22 @@ EXPORT_MARKERS = (
 
 
 def export_artifact(
-    source: str, fmt: str, out: Path, merge: bool = False, emissions_only: bool = False
+    source: str,
+    fmt: str,
+    out: Path,
+    merge: bool = False,
+    emissions_only: bool = False,
+    verify: bool = True,
 ) -> dict:
     """Returns a report: format, out, merged (adapters folded in) and the format's checks
     (`notices`: one-line caveats of the transformers format). `emissions_only`: transformers
-    format, export a CRF head's emission scores (a pipeline cannot run Viterbi)."""
+    format, export a CRF head's emission scores (a pipeline cannot run Viterbi). `verify`:
+    check the artifact's files against their recorded sha256 first."""
     if fmt not in FORMATS:
         raise PolyheadError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out)
     _check_out(out)
-    model = load_predictor(source).model
+    model = load_predictor(source, verify=verify).model
     # Every format but hf holds plain models: adapters are always folded in.
     merged = merge_adapters(model) if (merge or fmt != "hf") else False
     out.parent.mkdir(parents=True, exist_ok=True)

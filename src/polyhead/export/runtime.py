@@ -76,12 +76,15 @@ class OnnxPredictor(Predictor):
         return torch.from_numpy(out["embedding"]), logits
 
 
-def load_predictor(source: str, onnx: bool = False, batch_size: int = 32, threads=None):
-    """A Predictor for an artifact (or any encoder, embeddings only), or for an ONNX export."""
+def load_predictor(
+    source: str, onnx: bool = False, batch_size: int = 32, threads=None, verify: bool = True
+):
+    """A Predictor for an artifact (or any encoder, embeddings only), or for an ONNX export.
+    `verify`: check an artifact's files against their recorded sha256."""
     if onnx:
         return OnnxPredictor(OnnxModel(source, threads=threads), batch_size=batch_size)
     if (Path(source) / ONNX_FILE).exists():
         raise PolyheadError(f"{source}: an ONNX export; run it with --onnx")
     if source.lower() not in SHORT_NAMES and not Path(source).exists():
         raise PolyheadError(f"{source}: no such artifact or model folder")
-    return Predictor(load_any(source), batch_size=batch_size)
+    return Predictor(load_any(source, verify=verify), batch_size=batch_size)

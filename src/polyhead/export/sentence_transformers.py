@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polyhead.errors import PolyheadError
+from polyhead.errors import ConfigError, PolyheadError
 from polyhead.predict import encode
 
 CHECK_TEXTS = ["", "wake me up at five am", "a longer sentence about the rolling stones' new album"]
@@ -40,8 +40,9 @@ def export_sentence_transformers(model, out: Path, tolerance: float = 1e-4) -> d
     """Write the folder into `out`; returns {"max_abs_diff": ...} of a reload check."""
     from sentence_transformers import SentenceTransformer
 
-    Transformer, Pooling, Normalize = _modules()
     spec = model.spec
+    _check_layers(spec.layers)
+    Transformer, Pooling, Normalize = _modules()
     with tempfile.TemporaryDirectory() as tmp:
         model.backbone.save_pretrained(tmp, safe_serialization=True)
         model.tokenizer.save_pretrained(tmp)
@@ -56,6 +57,19 @@ def export_sentence_transformers(model, out: Path, tolerance: float = 1e-4) -> d
     if diff > tolerance:
         raise PolyheadError(f"sentence-transformers check failed: max abs diff {diff:.2e}")
     return {"max_abs_diff": diff}
+
+
+def _check_layers(layers) -> None:
+    """sentence-transformers' Transformer module passes on the last layer only; pooling a
+    layer selection would need code of ours in the folder, which SentenceTransformer(DIR)
+    would only run with trust_remote_code."""
+    if layers.last_n > 1:
+        name = f"last{layers.last_n}_{layers.combine}"
+        raise ConfigError(
+            "features.layers",
+            f"{name}: a sentence-transformers folder pools the last layer only, so it would "
+            "not give this model's vectors; export --format onnx or hf instead",
+        )
 
 
 def embedding_diff(model, st_model, texts=CHECK_TEXTS) -> float:

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
 from polyhead.card import render_card
 from polyhead.errors import PolyheadError
@@ -185,15 +186,19 @@ def read_meta(path) -> dict:
 
 def check_files(path: Path, meta: dict, verify: bool = True) -> None:
     """Safetensors weights present (a pickle in their place is refused by name, never
-    unpickled), and every recorded file unchanged since it was saved."""
-    weights = ("model.safetensors", "model.safetensors.index.json")
-    if not any((path / "backbone" / w).exists() for w in weights):
+    unpickled), every file a regular one, every recorded file unchanged since it was saved
+    (`verify`), and every safetensors header whole."""
+    weights = [path / "backbone" / w for w in ("model.safetensors", "model.safetensors.index.json")]
+    if not any(w.exists() or w.is_symlink() for w in weights):
         raise PolyheadError(
             f"{path / 'backbone'}: no model.safetensors; polyhead loads backbone weights "
             "from safetensors only (pickled .bin/.pt files are never loaded)"
         )
-    if not (path / "heads.safetensors").exists():
+    if not (path / "heads.safetensors").exists() and not (path / "heads.safetensors").is_symlink():
         raise PolyheadError(f"{path}: no heads.safetensors; expected a polyhead artifact")
+    listed = [path / rel for rel in meta.get("files") or {}]
+    for file in [*weights, path / "heads.safetensors", *listed, *path.rglob("*.safetensors")]:
+        _regular(file)
     for rel, digest in (meta.get("files") or {}).items() if verify else ():
         file = path / rel
         if not file.is_file():
@@ -203,6 +208,28 @@ def check_files(path: Path, meta: dict, verify: bool = True) -> None:
                 f"{file}: checksum differs from the one saved in {META_FILE} (the file was "
                 "changed or damaged); re-save the model, or load with verify=False / --no-verify"
             )
+    for file in sorted(path.rglob("*.safetensors")):
+        _whole_safetensors(file)
+
+
+def _regular(file: Path) -> None:
+    """A file that is there is a regular one: a link to a device or a pipe would be read
+    forever (hashing, memory-mapping), a link loop or a dangling link never opens."""
+    if (file.exists() or file.is_symlink()) and not file.is_file():
+        raise PolyheadError(
+            f"{file}: not a regular file (a folder, a device or pipe, or a symbolic link that "
+            "loops or leads nowhere); an artifact holds plain files"
+        )
+
+
+def _whole_safetensors(file: Path) -> None:
+    """The header parses and covers the file exactly (a truncated or foreign file fails)."""
+    try:
+        with safe_open(str(file), framework="pt"):
+            pass
+    except Exception as e:  # noqa: BLE001 - SafetensorError, OSError: the same to a user
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise PolyheadError(f"{file}: not a whole safetensors file ({first})") from None
 
 
 def is_artifact(path) -> bool:

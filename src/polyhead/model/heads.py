@@ -96,10 +96,25 @@ def load_heads(heads: nn.ModuleDict, path: Path, only: list[str] | None = None) 
         own = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         try:
             head.load_state_dict(own)
-        except RuntimeError as e:  # missing tensor, or a label count the weights do not have
-            first = str(e).strip().splitlines()[0]
+        except RuntimeError:  # missing tensor, or a label count the weights do not have
             raise PolyheadError(
-                f"{path}: head {name!r} does not fit its weights ({first})"
+                f"{path}: head {name!r} does not fit its weights ({_misfit(name, head, own)})"
             ) from None
         loaded.append(name)
     return loaded
+
+
+def _misfit(name: str, head: nn.Module, saved: dict[str, torch.Tensor]) -> str:
+    """What differs between a head built from the spec and the tensors saved for it."""
+    wanted = head.state_dict()
+    missing = [k for k in wanted if k not in saved]
+    if missing:
+        return f"no tensor {name}.{missing[0]} in the file"
+    for key, value in wanted.items():
+        if saved[key].shape != value.shape:
+            return (
+                f"{name}.{key} is {tuple(saved[key].shape)} in the file; the spec's labels "
+                f"need {tuple(value.shape)}"
+            )
+    extra = [k for k in saved if k not in wanted]
+    return f"unexpected tensor {name}.{extra[0]}" if extra else "state dict mismatch"

@@ -14,9 +14,10 @@ from polyhead.model.spec import ModelSpec
 ST_CONFIG = "sentence_bert_config.json"
 
 
-def load_any(name_or_path: str, device: str | None = None) -> MultiTaskModel:
+def load_any(name_or_path: str, device: str | None = None, verify: bool = True) -> MultiTaskModel:
+    """`verify`: check an artifact's files against their recorded sha256 (MultiTaskModel.load)."""
     if is_artifact(name_or_path):
-        return MultiTaskModel.load(name_or_path, device=device)
+        return MultiTaskModel.load(name_or_path, device=device, verify=verify)
     model = MultiTaskModel(encoder_spec(name_or_path)).eval()
     return model.to(device) if device else model
 

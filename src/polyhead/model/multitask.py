@@ -255,4 +255,5 @@ def _spec_from(meta: dict, path: Path) -> ModelSpec:
     except ValidationError as e:
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise PolyheadError(f"{path / META_FILE}: spec.{where}: {err['msg']}") from None
+        got = f"got {err['input']!r}; " if not isinstance(err.get("input"), dict | list) else ""
+        raise PolyheadError(f"{path / META_FILE}: spec.{where}: {got}{err['msg']}") from None

@@ -203,15 +203,19 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
     }
 
 
-def run_server(source: str, settings: ServeSettings, onnx: bool = False, access_log=False):
-    """Load the model once, then serve until interrupted."""
+def run_server(
+    source: str, settings: ServeSettings, onnx: bool = False, access_log=False, verify=True
+):
+    """Load the model once, then serve until interrupted (`verify`: check file hashes)."""
     import uvicorn
 
     if settings.threads and not onnx:
         import torch
 
         torch.set_num_threads(settings.threads)
-    predictor = load_predictor(source, onnx, settings.max_batch, threads=settings.threads)
+    predictor = load_predictor(
+        source, onnx, settings.max_batch, threads=settings.threads, verify=verify
+    )
     runtime = "onnxruntime" if onnx else "torch"
     app = create_app(predictor, settings, describe(predictor, source, runtime, settings))
     uvicorn.run(app, host=settings.host, port=settings.port, access_log=access_log)
