@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,6 +111,30 @@ class BestArtifactCallback(pl.Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
+
+
+class TrainClock(pl.Callback):
+    """Training seconds summed over a run's processes: a resumed run adds its own to those
+    saved in the checkpoint it continues (time a kill lost after the last checkpoint is not
+    counted, as that work is redone)."""
+
+    def __init__(self):
+        self.before = 0.0  # seconds of the processes this run continues
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        now = time.perf_counter() - self._start if self._start is not None else 0.0
+        return self.before + now
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.before = float(state.get("seconds", 0.0))
 
 
 class RngStateCallback(pl.Callback):
