@@ -273,3 +273,17 @@ def test_train_seconds_add_up_over_the_processes_of_a_run(rel_bert, tmp_path):
     reported = json.loads((run_dir / "metrics.json").read_text())["train_seconds"]
     assert reported == result.train_seconds
     assert 1000.0 < reported <= 1000.0 + second
+
+
+def test_ctrl_c_outside_training_is_one_line_and_exit_130(rel_bert, tmp_path, monkeypatch, capsys):
+    from polyhead.engine import train as engine_train
+
+    def interrupted(cfg):
+        raise KeyboardInterrupt  # Ctrl-C while the data and model load
+
+    monkeypatch.setattr(engine_train, "prepare", interrupted)
+    cfg_path = write(tmp_path, rel_bert)
+    code, err, _ = cli(monkeypatch, capsys, "train", cfg_path, "--out", tmp_path / "run")
+    assert code == 130 and err.strip().splitlines() == [
+        "error: interrupted (Ctrl-C); nothing was written"
+    ], err

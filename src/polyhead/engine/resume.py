@@ -55,6 +55,12 @@ class ResumePoint:
         """The run's previous trainer.epochs, when --allow-changes changed it."""
         return self.changed[EPOCHS][0] if EPOCHS in self.changed else None
 
+    @property
+    def extends(self) -> bool:
+        """A checkpoint continued with another trainer.epochs (a run that starts again
+        simply trains for the new count)."""
+        return self.checkpoint is not None and self.epochs_from is not None
+
 
 def resume_point(run_dir: Path, cfg: RunConfig, allow_changes: bool = False) -> ResumePoint:
     """Check `cfg` against RUN/config.yaml; raise naming every refused field."""

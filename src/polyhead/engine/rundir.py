@@ -93,10 +93,12 @@ def prepare_run_dir(run_dir, resume: bool = False) -> Path:
             raise PolyheadError(f"{run_dir}: nothing to resume (no config.yaml: not a run)")
         return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
-        unstarted = (run_dir / "config.yaml").exists() and not (run_dir / CHECKPOINT).exists()
-        how = f"--resume {run_dir} starts it again" if unstarted else "use --resume"
-        what = "a run stopped before its first checkpoint" if unstarted else "a run"
-        raise PolyheadError(f"{run_dir}: already holds {what}; {how}, or use another --out")
+        if (run_dir / "config.yaml").exists() and not (run_dir / CHECKPOINT).exists():
+            raise PolyheadError(
+                f"{run_dir}: already holds a run stopped before its first checkpoint; "
+                f"--resume {run_dir} starts it again, or use another --out"
+            )
+        raise PolyheadError(f"{run_dir}: already holds a run; use --resume or another --out")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         probe = run_dir / ".write-test"

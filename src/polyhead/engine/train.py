@@ -100,7 +100,7 @@ def train(
     """
     run_dir = Path(run_dir)
     point = _resume_point(run_dir, cfg, allow_changes) if resume else None
-    extended = point is not None and point.epochs_from is not None
+    extended = point is not None and point.extends
     data, model, plan = prepare(cfg)
     if extended and is_main_process():
         check_extended_plan(run_dir, plan)  # before anything is written
@@ -114,7 +114,6 @@ def train(
         return result
     if not data.has_split("dev"):
         raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
-    ckpt = point.checkpoint if point else None
     best_cb = BestArtifactCallback(
         run_dir / "model",
         lambda: {"plan": plan_json(plan)},
@@ -131,14 +130,8 @@ def train(
     trainer = build_trainer(cfg, run_dir, plan, best_cb, [clock, *extra_callbacks], guards)
     existed = setup_entries(run_dir)
     if is_main_process():
-        if ckpt:
-            remove_stale_temporaries(run_dir)  # what a kill left half-written
-        if extended:
-            keep_previous_config(run_dir)
-        write_setup(run_dir, cfg, plan)
-        if extended:
-            with (run_dir / "plan.txt").open("a") as f:
-                f.write(describe_extension(point, plan) + "\n")
+        _write_run_setup(run_dir, cfg, plan, point)
+    ckpt = point.checkpoint if point else None
     _fit(trainer, module, data, ckpt, run_dir, discard=None if resume else existed)
     seconds = clock.seconds  # this process's fit plus those of the processes it continues
     if not trainer.is_global_zero:  # rank 0 scores the saved artifact and writes the results
@@ -154,6 +147,19 @@ def train(
     write_metrics(run_dir, metrics)
     _write_run_report(run_dir, data)
     return RunResult(run_dir, metrics, plan, best_cb.best_epoch, seconds)
+
+
+def _write_run_setup(run_dir: Path, cfg: RunConfig, plan, point: ResumePoint | None) -> None:
+    """config.yaml and the plan; on a resume, first what a kill left half-written goes, and
+    an extended run keeps its old config and says in plan.txt how it was extended."""
+    if point is not None and point.checkpoint:
+        remove_stale_temporaries(run_dir)
+    if point is not None and point.extends:
+        keep_previous_config(run_dir)
+    write_setup(run_dir, cfg, plan)
+    if point is not None and point.extends:
+        with (run_dir / "plan.txt").open("a") as f:
+            f.write(describe_extension(point, plan) + "\n")
 
 
 def _resume_point(run_dir: Path, cfg: RunConfig, allow_changes: bool) -> ResumePoint:
