@@ -23,7 +23,7 @@ import yaml
 
 from polyhead.config import validate_config
 from polyhead.engine.faults import Interrupted
-from polyhead.engine.resume import check_extended_plan
+from polyhead.engine.resume import check_extended_plan, config_diff
 from polyhead.engine.rundir import prepare_run_dir
 from polyhead.engine.train import prepare, train
 from polyhead.model.multitask import MultiTaskModel
@@ -129,6 +129,15 @@ def test_resume_accepts_fields_that_cannot_change_the_run(
     assert code == 0, err
     saved = yaml.safe_load((run_copy / "config.yaml").read_text())
     assert saved["trainer"]["log_every_n_steps"] == 5
+
+
+def test_a_field_added_since_the_run_started_is_not_a_change(rel_bert):
+    cfg = validate_config(raw(rel_bert))
+    saved = yaml.safe_load(yaml.safe_dump(cfg.model_dump()))
+    del saved["trainer"]["on_nonfinite"]  # as a polyhead before that field wrote it
+    assert config_diff(saved, cfg) == {}
+    saved["trainer"]["batch_size"] = 4
+    assert config_diff(saved, cfg) == {"trainer.batch_size": (4, 8)}
 
 
 class LrLog(pl.Callback):

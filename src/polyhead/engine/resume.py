@@ -12,6 +12,7 @@ restore: `--resume` starts it again from its saved config.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from polyhead.config import RunConfig
+from polyhead.config import RunConfig, validate_config
 from polyhead.engine.rundir import CHECKPOINT
 from polyhead.errors import PolyheadError
 from polyhead.plan.optim import optimizer_group_specs
@@ -86,10 +87,12 @@ def resume_point(run_dir: Path, cfg: RunConfig, allow_changes: bool = False) -> 
 
 
 def config_diff(saved: dict, cfg: RunConfig) -> dict[str, tuple]:
-    """Dotted field -> (saved value, new value) for every field that differs. The new config
-    goes through the same YAML round trip as the saved one, so only values are compared."""
-    new = yaml.safe_load(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
-    old_flat, new_flat = _flatten(saved), _flatten(new)
+    """Dotted field -> (saved value, new value) for every field that differs. Both go through
+    validation (a field added to polyhead since the run started gets its default on both
+    sides) and the same YAML round trip, so only values are compared."""
+    with contextlib.suppress(PolyheadError, ValueError):  # invalid now: compare the file as is
+        saved = _as_saved(validate_config(saved))
+    old_flat, new_flat = _flatten(saved), _flatten(_as_saved(cfg))
     keys = list(dict.fromkeys([*new_flat, *old_flat]))
     missing = object()
     return {
@@ -97,6 +100,10 @@ def config_diff(saved: dict, cfg: RunConfig) -> dict[str, tuple]:
         for k in keys
         if old_flat.get(k, missing) != new_flat.get(k, missing)
     }
+
+
+def _as_saved(cfg: RunConfig) -> dict:
+    return yaml.safe_load(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:
