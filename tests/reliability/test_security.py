@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from polyhead.cli.app import error_line
 from polyhead.errors import ConfigError, PolyheadError
@@ -73,8 +74,10 @@ def test_resume_never_unpickles_a_planted_checkpoint(rel_bert, tmp_path):
     marker, run_dir = tmp_path / "pwned", tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
     torch.save({"payload": Planted(marker)}, run_dir / "checkpoints" / "last.ckpt")
+    cfg = config(rel_bert, epochs=1)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump()))  # the run's own
     with pytest.raises(pickle.UnpicklingError):
-        train(config(rel_bert, epochs=1), run_dir, resume=True)
+        train(cfg, run_dir, resume=True)
     assert not marker.exists()
 
 

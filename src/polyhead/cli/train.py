@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from polyhead.cli.app import VERIFY_HELP, app, console, line_chunks, load_cli_config, setup_logging
+from polyhead.errors import PolyheadError
 
 PREDICT_CHUNK = 1024  # lines read, predicted and written at a time
 
@@ -39,7 +40,10 @@ def train(
     config: Path = typer.Argument(..., help="Run config (YAML)."),
     set_: list[str] = typer.Option(None, "--set", help="Override: key.sub=value (repeatable)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<config>-<time>)."),
-    resume: Path = typer.Option(None, "--resume", help="Continue a killed run in this directory."),
+    resume: Path = typer.Option(None, "--resume", help="Continue a stopped run in this directory."),
+    allow_changes: bool = typer.Option(
+        False, "--allow-changes", help="With --resume: accept a new trainer.epochs."
+    ),
     devices: str = typer.Option(None, "--devices", help="trainer.devices: N, 'auto', or '0,1'."),
     strategy: str = typer.Option(None, "--strategy", help="trainer.strategy: ddp, fsdp, ..."),
     num_nodes: int = typer.Option(None, "--num-nodes", min=1, help="trainer.num_nodes."),
@@ -51,8 +55,11 @@ def train(
     # a bad config fails here, before the heavy imports below
     cfg = load_cli_config(config, [*(set_ or []), *extra])
 
-    from polyhead.engine.faults import is_main_process
-    from polyhead.engine.rundir import prepare_run_dir
+    if allow_changes and resume is None:
+        raise PolyheadError("--allow-changes goes with --resume RUN")
+
+    from polyhead.engine.faults import Interrupted, is_main_process
+    from polyhead.engine.rundir import prepare_run_dir, resume_hint
     from polyhead.engine.train import train as run_training
     from polyhead.report.tables import print_metrics
 
@@ -60,14 +67,27 @@ def train(
     created = not run_dir.exists()
     prepare_run_dir(run_dir, resume=resume is not None)
     try:
-        result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
+        result = run_training(
+            cfg,
+            run_dir,
+            resume=resume is not None,
+            show_plan=Console(),
+            allow_changes=allow_changes,
+        )
+    except KeyboardInterrupt:  # outside training (loading, final scoring): still one line
+        _drop_if_empty(run_dir, created)
+        raise Interrupted(f"interrupted (Ctrl-C); {resume_hint(run_dir)}") from None
     except BaseException:
-        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
-            run_dir.rmdir()  # refused before writing: leave no trace of the attempt
+        _drop_if_empty(run_dir, created)
         raise
     if is_main_process():
         print_metrics(Console(), result.metrics)
         console.print(f"run directory: {result.run_dir}")
+
+
+def _drop_if_empty(run_dir: Path, created: bool) -> None:
+    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()  # refused before writing: leave no trace of the attempt
 
 
 def _run_dir(config: Path, out: Path | None, resume: Path | None) -> Path:

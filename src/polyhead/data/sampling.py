@@ -76,13 +76,19 @@ class TaskBatchSampler(BatchSampler):
         rank: int | None = None,
         world_size: int | None = None,
         sampler=None,
+        epoch: int = 0,
+        skip: int = 0,
     ):
         if mode not in SAMPLERS:
             raise ValueError(f"sampling must be one of {', '.join(SAMPLERS)}, got {mode!r}")
         if not any(sizes):
             raise ValueError("no training rows in any source")
         self.sizes, self.batch_size, self.mode = list(sizes), batch_size, mode
-        self.temperature, self.seed, self.epoch = temperature, seed, 0
+        self.temperature, self.seed, self.epoch = temperature, seed, epoch
+        # Batches of this process to drop from the next iteration only: the part of an epoch a
+        # resumed run already trained on. Constructor arguments (like `epoch`), because under
+        # DDP Lightning re-creates the sampler from them.
+        self.skip = skip
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
         self.probabilities = source_probabilities(self.sizes, mode, temperature)
         self._rank, self._world = rank, world_size
@@ -115,7 +121,8 @@ class TaskBatchSampler(BatchSampler):
         n = len(self) * world
         while len(batches) < n:  # every process steps equally often
             batches += batches[: n - len(batches)]
-        yield from batches[rank:n:world]
+        skip, self.skip = self.skip, 0
+        yield from batches[rank:n:world][skip:]
 
     # ---- the orders ----------------------------------------------------------------------
     def _proportional(self, rng: random.Random) -> list[list[int]]:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+
+from polyhead.engine.faults import loop_position
 
 log = logging.getLogger("polyhead")
 
@@ -110,22 +113,72 @@ class BestArtifactCallback(pl.Callback):
         self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
 
 
+class TrainClock(pl.Callback):
+    """Training seconds summed over a run's processes: a resumed run adds its own to those
+    saved in the checkpoint it continues (time a kill lost after the last checkpoint is not
+    counted, as that work is redone)."""
+
+    def __init__(self):
+        self.before = 0.0  # seconds of the processes this run continues
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        now = time.perf_counter() - self._start if self._start is not None else 0.0
+        return self.before + now
+
+    def state_dict(self) -> dict:
+        return {"seconds": self.seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.before = float(state.get("seconds", 0.0))
+
+
 class RngStateCallback(pl.Callback):
     """Keeps the random generators' state in every checkpoint and restores it on resume.
 
     Lightning checkpoints hold no RNG state, so a resumed run would shuffle its batches and
-    draw its dropout masks unlike the run it continues. Tensors and tuples only, so the
-    checkpoint still loads with weights_only=True.
+    draw its dropout masks unlike the run it continues. Tensors, tuples and a bool only, so
+    the checkpoint still loads with weights_only=True.
+
+    When it is restored matters. An end-of-epoch checkpoint is restored at load: in both runs
+    what follows is the next epoch's start (a new DataLoader iterator draws its base seed from
+    the global generator). A mid-epoch (Ctrl-C) checkpoint is put back again just before the
+    first resumed batch: the resumed run starts the epoch anew (iterator, epoch-start hooks)
+    where the uninterrupted run went straight on to the next batch, and those draws would
+    shift every later dropout mask.
     """
+
+    def __init__(self):
+        self._trainer = None
+        self._pending: dict | None = None  # a mid-epoch state for the first resumed batch
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self._trainer = trainer
 
     def state_dict(self) -> dict:
         state = {"torch": torch.get_rng_state(), "python": random.getstate()}
         if torch.cuda.is_available():
             state["cuda"] = torch.cuda.get_rng_state_all()
+        if self._trainer is not None:
+            state["mid_epoch"] = loop_position(self._trainer)["batches_done"] > 0
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        torch.set_rng_state(state["torch"])
-        random.setstate(state["python"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        _set_rng_state(state)
+        self._pending = state if state.get("mid_epoch") else None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._pending is not None:
+            _set_rng_state(self._pending)
+            self._pending = None
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

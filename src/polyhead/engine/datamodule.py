@@ -88,11 +88,9 @@ class MultiTaskDataModule(pl.LightningDataModule):
             replay.set_epoch(self._resume["epoch"])  # on resume Lightning sets it after iter()
             replay.skip = self._resume["batches_done"] * self._device_batch(world)
             return self._loader(rows, self._device_batch(world), shuffle=False, sampler=replay)
-        # Constructor arguments, not attributes: under DDP Lightning re-creates the sampler.
-        sampler = self.task_sampler(self._device_batch(world))
-        # Known gap (docs/issues/issue-8.md): under DDP Lightning re-creates this sampler and the
-        # resume epoch is lost, so a resumed multi-source DDP run replays epoch 0's order once.
-        sampler.set_epoch(self._resume["epoch"])
+        # Epoch and skip as constructor arguments: under DDP Lightning re-creates the sampler
+        # from them, so attributes set here would be lost.
+        sampler = self.task_sampler(self._device_batch(world), **self._resume)
         names = ["+".join(s.tasks) for s in self.sources]
         log.info("%s", sampler.describe(names))
         return DataLoader(
@@ -123,11 +121,15 @@ class MultiTaskDataModule(pl.LightningDataModule):
     def load_state_dict(self, state: dict) -> None:
         self._resume = {k: state.get(k, 0) for k in ("epoch", "batches_done")}
 
-    def task_sampler(self, batch_size: int | None = None) -> TaskBatchSampler:
+    def task_sampler(
+        self, batch_size: int | None = None, epoch: int = 0, batches_done: int = 0
+    ) -> TaskBatchSampler:
         t = self.cfg.trainer
         sizes = [len(rows) for rows in self.rows("train")]
         batch = batch_size or t.batch_size
-        return TaskBatchSampler(sizes, batch, t.sampling, t.temperature, t.seed)
+        return TaskBatchSampler(
+            sizes, batch, t.sampling, t.temperature, t.seed, epoch=epoch, skip=batches_done
+        )
 
     def eval_dataloaders(self, split: str) -> list[DataLoader]:
         """One loader per source that has examples in `split` (rows carry their source)."""

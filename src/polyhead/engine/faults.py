@@ -93,14 +93,17 @@ def loop_position(trainer) -> dict:
 class InterruptCallback(pl.Callback):
     """First Ctrl-C: finish the current batch, save a mid-epoch checkpoint, raise Interrupted.
 
-    A second Ctrl-C gets Python's default behaviour (stop now, nothing saved). Under DDP the
-    ranks agree on the step to stop at (one all-reduce of a flag per step), so they all reach
-    the checkpoint barrier together.
+    A second Ctrl-C gets Python's default behaviour (KeyboardInterrupt: stop now, nothing
+    saved), on which Lightning ends the process with exit code 1; `aborted` records it so
+    that train() can raise Interrupted instead (one line, exit 130). Under DDP the ranks agree
+    on the step to stop at (one all-reduce of a flag per step), so they all reach the
+    checkpoint barrier together.
     """
 
     def __init__(self, checkpoint: Path, run_dir: Path):
         self.checkpoint, self.run_dir = Path(checkpoint), Path(run_dir)
         self.requested = False
+        self.aborted = False  # a KeyboardInterrupt ended fit
         self._previous = None
 
     def _on_sigint(self, signum, frame) -> None:
@@ -122,7 +125,11 @@ class InterruptCallback(pl.Callback):
             self._previous = None
 
     # Lightning skips `teardown` when fit raises: restore on every way out.
-    on_fit_end = on_exception = teardown = _restore
+    on_fit_end = teardown = _restore
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self.aborted = isinstance(exception, KeyboardInterrupt)
+        self._restore()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         stop = trainer.strategy.reduce_boolean_decision(self.requested, all=False)

@@ -11,6 +11,7 @@ import torch
 
 from polyhead.engine import faults
 from polyhead.engine.evaluation import PredictionCollector
+from polyhead.engine.resume import fresh_schedules
 from polyhead.errors import PolyheadError
 from polyhead.features.keys import tensors_fingerprint
 from polyhead.plan import param_groups, scheduler
@@ -34,6 +35,8 @@ class PolyheadModule(pl.LightningModule):
         # polyhead.features.BackboneCache: cached backbone outputs while (part of) it is frozen
         self.feature_source = None
         self._fixed_hash: str | None = None  # of the weights no epoch trains (checkpoints)
+        self._steps_per_epoch = 1  # set by configure_optimizers
+        self._extended = False  # resumed with another trainer.epochs (--allow-changes)
         # Hooks other callbacks fill: extra loss terms (the guard's distillation), and fields
         # for this epoch's history.jsonl record (drift, grad cosine).
         self.loss_terms: list[LossTerm] = []
@@ -116,6 +119,7 @@ class PolyheadModule(pl.LightningModule):
             )
         optimizer = torch.optim.AdamW(groups, lr=groups[0]["lr"], **_adamw_kernel(groups))
         steps = max(1, math.ceil(self.trainer.estimated_stepping_batches / self.cfg.trainer.epochs))
+        self._steps_per_epoch = steps
         return {
             "optimizer": optimizer,
             "lr_scheduler": {
@@ -135,6 +139,8 @@ class PolyheadModule(pl.LightningModule):
         return [f"model.{n}" for n, _ in self.model.named_parameters() if n not in trained]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The epoch count the LR schedule was built for (a resume with another one extends).
+        checkpoint["polyhead_epochs"] = self.plan.epochs
         # Rewriting ~90 MB of frozen MiniLM weights each epoch dominated a cached epoch
         # (issue 4). They are left out, with a hash that resume checks against the rebuild.
         state, keys = checkpoint["state_dict"], self.fixed_keys()
@@ -146,7 +152,22 @@ class PolyheadModule(pl.LightningModule):
             del state[k]
         checkpoint["polyhead_fixed"] = {"keys": keys, "sha256": self._fixed_hash}
 
+    def on_train_start(self) -> None:
+        if self._extended:
+            self._fresh_schedule()
+
+    def _fresh_schedule(self) -> None:
+        """The checkpoint's schedule ends (at LR 0) where the old epoch count did: give every
+        group a fresh one over the steps now left, and the LR it prescribes for this step."""
+        sched, step = self.lr_schedulers(), self.global_step
+        sched.lr_lambdas = fresh_schedules(self.plan, self._steps_per_epoch, step)
+        groups = sched.optimizer.param_groups
+        for group, base, fn in zip(groups, sched.base_lrs, sched.lr_lambdas, strict=True):
+            group["lr"] = base * fn(step)
+        sched._last_lr = [g["lr"] for g in groups]
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._extended = checkpoint.get("polyhead_epochs", self.plan.epochs) != self.plan.epochs
         fixed = checkpoint.get("polyhead_fixed")
         if not fixed:
             return

@@ -1,6 +1,7 @@
 """The run directory: what a run writes next to its model, and the checks before it writes.
 
-RUN/config.yaml      the validated config (with overrides applied)
+RUN/config.yaml      the validated config (with overrides applied); a resume compares with it
+RUN/config.before-resume-N.yaml   what it was before a resume with --allow-changes
 RUN/plan.txt|json    the training plan, as printed before training
 RUN/history.jsonl    one line per epoch: dev metrics, trainable groups, learning rates
 RUN/model/           the best artifact (safetensors + JSON)
@@ -41,6 +42,17 @@ def write_setup(run_dir: Path, cfg: RunConfig, plan: TrainingPlan) -> None:
     (run_dir / "plan.json").write_text(json.dumps(plan_json(plan), indent=2))
 
 
+def keep_previous_config(run_dir: Path) -> Path:
+    """Before a resume with --allow-changes rewrites config.yaml: the old one, as
+    config.before-resume-N.yaml (N counts such resumes)."""
+    n = 1
+    while (run_dir / f"config.before-resume-{n}.yaml").exists():
+        n += 1
+    kept = run_dir / f"config.before-resume-{n}.yaml"
+    (run_dir / "config.yaml").replace(kept)
+    return kept
+
+
 def write_metrics(run_dir: Path, metrics: dict) -> None:
     # NaN is not JSON: a metric that could not be computed is null.
     (run_dir / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
@@ -77,9 +89,15 @@ def prepare_run_dir(run_dir, resume: bool = False) -> Path:
     if not is_main_process():
         return run_dir
     if resume:
-        resume_checkpoint(run_dir)
+        if not (run_dir / "config.yaml").exists():
+            raise PolyheadError(f"{run_dir}: nothing to resume (no config.yaml: not a run)")
         return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
+        if (run_dir / "config.yaml").exists() and not (run_dir / CHECKPOINT).exists():
+            raise PolyheadError(
+                f"{run_dir}: already holds a run stopped before its first checkpoint; "
+                f"--resume {run_dir} starts it again, or use another --out"
+            )
         raise PolyheadError(f"{run_dir}: already holds a run; use --resume or another --out")
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -91,8 +109,31 @@ def prepare_run_dir(run_dir, resume: bool = False) -> Path:
     return run_dir
 
 
-def resume_checkpoint(run_dir: Path) -> str:
-    ckpt = Path(run_dir) / CHECKPOINT
-    if not ckpt.exists():
-        raise PolyheadError(f"{run_dir}: nothing to resume (no {CHECKPOINT})")
-    return str(ckpt)
+# What train() writes into a new run before its first step (discard_unstarted removes them).
+SETUP_ENTRIES = ("config.yaml", "plan.txt", "plan.json", "history.jsonl", "logs", "checkpoints")
+
+
+def setup_entries(run_dir: Path) -> set[str]:
+    return {name for name in SETUP_ENTRIES if (Path(run_dir) / name).exists()}
+
+
+def discard_unstarted(run_dir: Path, keep: set[str]) -> None:
+    """Remove what a new run wrote before its trainer failed to take a step (all but `keep`,
+    what was there before), so the next try into the same directory is not refused."""
+    import shutil
+
+    for name in set(SETUP_ENTRIES) - keep:
+        path = Path(run_dir) / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def resume_hint(run_dir: Path) -> str:
+    """How to go on after an interruption, from what the run directory holds now."""
+    if (Path(run_dir) / CHECKPOINT).exists():
+        return f"resume with: polyhead train CONFIG --resume {run_dir}"
+    if (Path(run_dir) / "config.yaml").exists():
+        return f"no checkpoint yet: polyhead train CONFIG --resume {run_dir} starts it again"
+    return "nothing was written"

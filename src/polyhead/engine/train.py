@@ -7,8 +7,9 @@ artifact reloaded from disk.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
+import signal
 import warnings
 from pathlib import Path
 
@@ -16,18 +17,28 @@ import lightning.pytorch as pl
 
 from polyhead.card import render_run_card
 from polyhead.config import RunConfig
-from polyhead.engine.callbacks import BestArtifactCallback
+from polyhead.engine.callbacks import BestArtifactCallback, TrainClock
 from polyhead.engine.checkpoint_io import remove_stale_temporaries
 from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.evaluation import final_metrics
-from polyhead.engine.faults import is_main_process
+from polyhead.engine.faults import InterruptCallback, Interrupted, is_main_process
 from polyhead.engine.frozen import train_frozen
 from polyhead.engine.guard import build_guards, guard_metrics
 from polyhead.engine.module import PolyheadModule
+from polyhead.engine.resume import (
+    ResumePoint,
+    check_extended_plan,
+    describe_extension,
+    resume_point,
+)
 from polyhead.engine.run_report import write_run_report
 from polyhead.engine.rundir import (
+    CHECKPOINT,
     RunResult,
-    resume_checkpoint,
+    discard_unstarted,
+    keep_previous_config,
+    resume_hint,
+    setup_entries,
     write_metrics,
     write_setup,
 )
@@ -77,24 +88,35 @@ def _class_weights(cfg: RunConfig, data) -> dict[str, list[float]]:
 
 
 def train(
-    cfg: RunConfig, run_dir, resume: bool = False, extra_callbacks=(), show_plan=None
+    cfg: RunConfig,
+    run_dir,
+    resume: bool = False,
+    extra_callbacks=(),
+    show_plan=None,
+    allow_changes: bool = False,
 ) -> RunResult:
-    """Train per the plan; `show_plan` is a rich Console to print the plan on before training."""
+    """Train per the plan; `show_plan` is a rich Console to print the plan on before training.
+
+    `resume` continues RUN from its last checkpoint (or starts it again if it has none);
+    the config must be the run's own, except fields that cannot change it, and, with
+    `allow_changes`, trainer.epochs (polyhead.engine.resume).
+    """
     run_dir = Path(run_dir)
+    point = _resume_point(run_dir, cfg, allow_changes) if resume else None
+    extended = point is not None and point.extends
     data, model, plan = prepare(cfg)
+    if extended and is_main_process():
+        check_extended_plan(run_dir, plan)  # before anything is written
     if show_plan is not None and is_main_process():
         show_plan.print(plan_table(plan))
+        if extended:
+            show_plan.print(describe_extension(point, plan))
     if not plan.trains_anything:  # frozen: features once + external classifiers, no step
         result = train_frozen(cfg, run_dir, data, model, plan)
         _write_run_report(run_dir, data)
         return result
     if not data.has_split("dev"):
         raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
-    ckpt = resume_checkpoint(run_dir) if resume else None
-    if is_main_process():
-        if resume:
-            remove_stale_temporaries(run_dir)  # what a kill left half-written
-        write_setup(run_dir, cfg, plan)
     best_cb = BestArtifactCallback(
         run_dir / "model",
         lambda: {"plan": plan_json(plan)},
@@ -106,10 +128,15 @@ def train(
     # part) is frozen; keys hash the weights now, before any step.
     module.feature_source = backbone_cache(model, plan, data, cfg)
     guards = build_guards(cfg, run_dir, best_cb)  # frozen / preserved tasks, grad cosine
-    trainer = build_trainer(cfg, run_dir, plan, best_cb, extra_callbacks, guards)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True if ckpt else None)
-    seconds = time.perf_counter() - start
+    clock = TrainClock()
+    # Built before anything is written: a Trainer that refuses its settings leaves no trace.
+    trainer = build_trainer(cfg, run_dir, plan, best_cb, [clock, *extra_callbacks], guards)
+    existed = setup_entries(run_dir)
+    if is_main_process():
+        _write_run_setup(run_dir, cfg, plan, point)
+    ckpt = point.checkpoint if point else None
+    _fit(trainer, module, data, ckpt, run_dir, discard=None if resume else existed)
+    seconds = clock.seconds  # this process's fit plus those of the processes it continues
     if not trainer.is_global_zero:  # rank 0 scores the saved artifact and writes the results
         return RunResult(run_dir, {}, plan, best_cb.best_epoch, seconds)
     metrics = final_metrics(run_dir / "model", cfg, data)
@@ -123,6 +150,57 @@ def train(
     write_metrics(run_dir, metrics)
     _write_run_report(run_dir, data)
     return RunResult(run_dir, metrics, plan, best_cb.best_epoch, seconds)
+
+
+def _write_run_setup(run_dir: Path, cfg: RunConfig, plan, point: ResumePoint | None) -> None:
+    """config.yaml and the plan; on a resume, first what a kill left half-written goes, and
+    an extended run keeps its old config and says in plan.txt how it was extended."""
+    if point is not None and point.checkpoint:
+        remove_stale_temporaries(run_dir)
+    if point is not None and point.extends:
+        keep_previous_config(run_dir)
+    write_setup(run_dir, cfg, plan)
+    if point is not None and point.extends:
+        with (run_dir / "plan.txt").open("a") as f:
+            f.write(describe_extension(point, plan) + "\n")
+
+
+def _resume_point(run_dir: Path, cfg: RunConfig, allow_changes: bool) -> ResumePoint:
+    """The main process checks the config against the run's; the other ranks of a DDP run
+    start after it has written the new one, and take the checkpoint as they find it."""
+    if is_main_process():
+        return resume_point(run_dir, cfg, allow_changes)
+    ckpt = run_dir / CHECKPOINT
+    return ResumePoint(str(ckpt) if ckpt.exists() else None)
+
+
+def _fit(trainer, module, data, ckpt, run_dir: Path, discard: set[str] | None) -> None:
+    """trainer.fit, and what an early end leaves. `discard`: for a new run, the setup entries
+    that were there before it (the rest is removed if no step was taken)."""
+    interrupt = next((c for c in trainer.callbacks if isinstance(c, InterruptCallback)), None)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True if ckpt else None)
+    except BaseException as e:
+        unstarted = trainer.global_step == 0 and not (run_dir / CHECKPOINT).exists()
+        if discard is not None and unstarted and is_main_process():
+            discard_unstarted(run_dir, keep=discard)
+        # Lightning answers a KeyboardInterrupt (a second Ctrl-C) with sys.exit(1)
+        if isinstance(e, SystemExit) and interrupt is not None and interrupt.aborted:
+            raise Interrupted(
+                f"stopped at once by a second Ctrl-C (nothing saved since the last "
+                f"checkpoint); {resume_hint(run_dir)}"
+            ) from None
+        raise
+    finally:
+        _restore_sigint(handler)
+
+
+def _restore_sigint(handler) -> None:
+    """Lightning leaves SIGINT ignored after a KeyboardInterrupt; put the caller's back."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and handler is not None:
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to put back
+            signal.signal(signal.SIGINT, handler)
 
 
 def _write_run_report(run_dir: Path, data) -> None:

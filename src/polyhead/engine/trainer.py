@@ -85,9 +85,9 @@ def build_trainer(
     quiet_lightning()
     t = cfg.trainer
     callbacks = [
+        RngStateCallback(),  # first: a mid-epoch resume puts the RNG back before other hooks
         *guards,  # before history and best artifact: they read the guards' verdict
         PlanCallback(plan),
-        RngStateCallback(),
         HistoryCallback(run_dir / "history.jsonl", plan),
         best_cb,
         # The latest epoch as checkpoints/last.ckpt, every epoch: with save_top_k=0 Lightning
