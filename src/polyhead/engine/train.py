@@ -79,14 +79,14 @@ def train(
     """Train per the plan; `show_plan` is a rich Console to print the plan on before training."""
     run_dir = Path(run_dir)
     data, model, plan = prepare(cfg)
+    if plan.trains_anything and not data.has_split("dev"):  # said before the plan is shown
+        raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
     if show_plan is not None and is_main_process():
         show_plan.print(plan_table(plan))
     if not plan.trains_anything:  # frozen: features once + external classifiers, no step
         result = train_frozen(cfg, run_dir, data, model, plan)
         _write_run_report(run_dir, data)
         return result
-    if not data.has_split("dev"):
-        raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
     ckpt = resume_checkpoint(run_dir) if resume else None
     if is_main_process():
         if resume:
