@@ -19,11 +19,11 @@ def plan(
     """Show what trains when, at which learning rate, before anything trains."""
     import json
 
-    from polyhead.engine.train import prepare
+    from polyhead.api import training_plan as build_plan
     from polyhead.plan import plan_json, plan_table
 
     setup_logging()
-    _, _, training_plan = prepare(load_cli_config(config, set_))
+    training_plan = build_plan(load_cli_config(config, set_))
     if as_json:
         print(json.dumps(plan_json(training_plan), indent=2))
     else:
@@ -47,14 +47,11 @@ def train(
     # a bad config fails here, before the heavy imports below
     cfg = load_cli_config(config, [*(set_ or []), *extra])
 
+    from polyhead.api import train as run_training
     from polyhead.engine.faults import is_main_process
-    from polyhead.engine.rundir import prepare_run_dir
-    from polyhead.engine.train import train as run_training
     from polyhead.report.tables import print_metrics
 
-    run_dir = _run_dir(config, out, resume)
-    prepare_run_dir(run_dir, resume=resume is not None)
-    result = run_training(cfg, run_dir, resume=resume is not None, show_plan=Console())
+    result = run_training(cfg, out=_run_dir(config, out, resume), resume=resume is not None)
     if is_main_process():
         print_metrics(Console(), result.metrics)
         console.print(f"run directory: {result.run_dir}")
@@ -76,12 +73,17 @@ def _run_dir(config: Path, out: Path | None, resume: Path | None) -> Path:
     return run_dir
 
 
+MODEL_HELP = "A trained polyhead model: its folder, or a Hub id (org/name)."
+REVISION_HELP = "With a Hub id: a branch, tag or commit."
+
+
 @app.command()
 def evaluate(
-    artifact: Path = typer.Argument(..., help="A trained polyhead artifact."),
+    artifact: str = typer.Argument(..., help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help="Labelled data in any supported format."),
     fmt: str = typer.Option(None, "--format", help="conll|massive|jsonl|csv|seqio"),
     split: str = typer.Option(None, "--split", help="Only examples of this split."),
+    revision: str = typer.Option(None, "--revision", help=REVISION_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Score a trained model on labelled data (unseen labels are counted as errors)."""
@@ -93,11 +95,11 @@ def evaluate(
     if split:
         examples = [ex for ex in examples if ex.split == split]
 
+    from polyhead.api import load
     from polyhead.engine.evaluation import evaluate_examples
-    from polyhead.model.multitask import MultiTaskModel
     from polyhead.report.tables import print_metrics
 
-    metrics = evaluate_examples(MultiTaskModel.load(artifact), examples, where=str(data))
+    metrics = evaluate_examples(load(artifact, revision).module, examples, where=str(data))
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -106,24 +108,28 @@ def evaluate(
 
 @app.command()
 def predict(
-    artifact: Path = typer.Argument(..., help="A trained polyhead artifact."),
+    artifact: str = typer.Argument(..., help=MODEL_HELP),
     source: str = typer.Argument("-", help="Text file (one per line) or '-' for stdin."),
     embeddings: bool = typer.Option(False, "--embeddings", help="Include the sentence vector."),
     batch_size: int = typer.Option(32, min=1),
     onnx: bool = typer.Option(False, "--onnx", help="ARTIFACT is an ONNX export: onnxruntime."),
+    revision: str = typer.Option(None, "--revision", help=REVISION_HELP),
 ):
     """JSON lines: per sentence task {label, score}; per token task its entities."""
     import json
 
-    from polyhead.model.multitask import MultiTaskModel
+    from polyhead.hub import resolve_model
     from polyhead.predict import Predictor
 
     texts = read_lines(source)
     if onnx:
         from polyhead.export.runtime import load_predictor
 
-        predictor = load_predictor(str(artifact), onnx=True, batch_size=batch_size)
+        folder = resolve_model(artifact, revision)
+        predictor = load_predictor(folder, onnx=True, batch_size=batch_size)
     else:
-        predictor = Predictor(MultiTaskModel.load(artifact), batch_size=batch_size)
+        from polyhead.api import load
+
+        predictor = Predictor(load(artifact, revision).module, batch_size=batch_size)
     for item in predictor.predict(texts, embeddings=embeddings):
         print(json.dumps(item, ensure_ascii=False))
