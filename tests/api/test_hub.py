@@ -154,3 +154,28 @@ def test_push_refuses_a_damaged_or_foreign_folder(trained, fake_hub, tmp_path, m
         "not a polyhead model (no polyhead.json); push RUN/model"
     )
     assert uploads(fake_hub) == []
+
+
+def test_cli_plan_reads_hf_data_and_names_a_mistyped_column(
+    tiny_bert, intent_slots, tmp_path, monkeypatch, capsys
+):
+    import yaml
+
+    from tests.api.conftest import api_config
+
+    intent_slots.save_to_disk(str(tmp_path / "intents"))
+    config = api_config(tiny_bert)
+    config["data"] = {"hf": "intents"}  # next to the config file
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config))
+    code, out, err = run_cli(monkeypatch, capsys, "plan", str(path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["strategy"] == "full"
+    args = ["plan", str(path), "--set", "data.columns.label=intnet"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: {tmp_path / 'intents'}: no column 'intnet' (data.columns.label); it has: "
+        "tokens (list[string]), ner_tags (list[ClassLabel: 15 names]), "
+        "intent (ClassLabel: 6 names)"
+    ]

@@ -257,21 +257,19 @@ def _examples(table: _Table, cols: dict[str, str], where: str, strict: bool):
     out, n_repaired = [], 0
     for i in range(table.n_rows):
         at = f"{where}[{i}]"
-        words, text, tags = _words(get, i, at, cols)
+        words, text, offsets, tags = _words(get, i, at, cols)
         label = _label(get["label"][i], names["label"], at, cols) if "label" in get else None
         if "tags" in get:
             tags = _tags(get["tags"][i], names["tags"], len(words), at, cols["tags"])
         if tags is not None:
             tags, n = repair_bio(tags, strict, at)
             n_repaired += n
-        ex = Example(words, tags, label, text=text)
-        ex.source = at
-        out.append(ex)
+        out.append(Example(words, tags, label, text=text, offsets=offsets, source=at))
     return out, n_repaired
 
 
-def _words(get: dict, i: int, at: str, cols: dict) -> tuple[list[str], str, list | None]:
-    """(words, text, tags from an inline annotation or None)."""
+def _words(get: dict, i: int, at: str, cols: dict):
+    """(words, text, their character offsets or [] to find, tags of an inline annotation)."""
     text = get["text"][i] if "text" in get else None
     if text is not None and not isinstance(text, str):
         raise DataError(
@@ -279,16 +277,27 @@ def _words(get: dict, i: int, at: str, cols: dict) -> tuple[list[str], str, list
         )
     if "tokens" in get:
         tokens = _string_list(get["tokens"][i], at, cols["tokens"])
-        return tokens, text if text is not None else " ".join(tokens), None
+        return (tokens, text, [], None) if text is not None else (tokens, *_joined(tokens), None)
     if "annotated" in get:
-        words, tags = parse_brackets(
-            _string(get["annotated"][i], at, cols["annotated"]), (at, None)
-        )
-        if text is not None and split_words(text)[0] != words:
+        annotated = _string(get["annotated"][i], at, cols["annotated"])
+        words, tags = parse_brackets(annotated, (at, None))
+        if text is None:
+            return (words, *_joined(words), tags)
+        if split_words(text)[0] != words:
             raise DataError(at, None, f"{cols['annotated']!r} without brackets is not the text")
-        return words, text if text is not None else " ".join(words), tags
+        return words, text, split_words(text)[1], tags
     text = _string(text, at, cols["text"])
-    return split_words(text)[0], text, None
+    words, offsets = split_words(text)
+    return words, text, offsets, None
+
+
+def _joined(words: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The words joined by spaces, with each word's offsets (known, so not searched for)."""
+    offsets, pos = [], 0
+    for word in words:
+        offsets.append((pos, pos + len(word)))
+        pos += len(word) + 1
+    return " ".join(words), offsets
 
 
 def _string(value, at: str, column: str) -> str:
@@ -298,7 +307,8 @@ def _string(value, at: str, column: str) -> str:
 
 
 def _string_list(value, at: str, column: str) -> list[str]:
-    value = value.tolist() if hasattr(value, "tolist") else value  # numpy arrays (parquet)
+    if not isinstance(value, list) and hasattr(value, "tolist"):
+        value = value.tolist()  # numpy arrays (parquet, DataFrames)
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise DataError(at, None, f"column {column!r} is {value!r}; expected a list of strings")
     return list(value)
@@ -321,7 +331,8 @@ def _label(value, names: list[str] | None, at: str, cols: dict) -> str | None:
 
 
 def _tags(value, names: list[str] | None, n_words: int, at: str, column: str) -> list[str]:
-    value = value.tolist() if hasattr(value, "tolist") else value
+    if not isinstance(value, list) and hasattr(value, "tolist"):
+        value = value.tolist()
     if not isinstance(value, list | tuple):
         raise DataError(at, None, f"column {column!r} is {value!r}; expected a list of tags")
     if names is not None:
