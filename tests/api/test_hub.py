@@ -170,7 +170,7 @@ def test_cli_plan_reads_hf_data_and_names_a_mistyped_column(
     path.write_text(yaml.safe_dump(config))
     code, out, err = run_cli(monkeypatch, capsys, "plan", str(path), "--json")
     assert code == 0, err
-    assert json.loads(out)["strategy"] == "full"
+    assert json.loads(out)["strategy"] == "heads"
     args = ["plan", str(path), "--set", "data.columns.label=intnet"]
     code, _, err = run_cli(monkeypatch, capsys, *args)
     assert code == 2

@@ -118,7 +118,7 @@ def test_overrides_and_yaml_config(tiny_bert, tmp_path, intent_slots):
     cfg = polyhead.build_config(
         path, intent_slots, overrides={"trainer__epochs": 4, "plan": {"head_lr": 0.01}}
     )
-    assert (cfg.trainer.epochs, cfg.plan.head_lr, cfg.plan.backbone_lr) == (4, 0.01, 1e-3)
+    assert (cfg.trainer.epochs, cfg.plan.head_lr, cfg.plan.strategy) == (4, 0.01, "heads")
     assert cfg.data.memory and cfg.trainer.batch_size == 8
-    plan = polyhead.training_plan(path, intent_slots, **{"plan.strategy": "heads"})
-    assert plan.strategy == "heads" and plan.epochs == 2
+    plan = polyhead.training_plan(path, intent_slots, **{"plan.strategy": "full"})
+    assert plan.strategy == "full" and plan.epochs == 2
