@@ -85,7 +85,11 @@ class _Table:
 
 
 def read_table_data(
-    data, columns: Columns | None = None, where: str = "data", split_names=None, strict_bio=False
+    data,
+    columns: Columns | None = None,
+    where: str = "data",
+    split_names: dict[str, str] | None = None,
+    strict_bio: bool = False,
 ) -> TableData:
     """Examples per split from `data`; `split_names` maps train/dev/test to the names tried
     first (before SPLIT_NAMES)."""
