@@ -334,6 +334,9 @@ def _resolve_paths(raw: dict, base: Path) -> None:
         for key in ("path", "train", "dev", "test"):
             if isinstance(src.get(key), str) and not Path(src[key]).is_absolute():
                 src[key] = _absolute(base / src[key])
+        hf = src.get("hf")  # a folder or file next to the config; else a Hub dataset name
+        if isinstance(hf, str) and not Path(hf).is_absolute() and (base / hf).exists():
+            src["hf"] = _absolute(base / hf)
     model = raw.get("model")
     if isinstance(model, dict) and isinstance(model.get("backbone"), str):
         candidate = base / model["backbone"]
@@ -351,6 +354,12 @@ def _absolute(path: Path) -> str:
 
 
 def load_config(path, overrides: list[str] | None = None) -> RunConfig:
+    return validate_config(read_raw_config(path, overrides))
+
+
+def read_raw_config(path, overrides: list[str] | None = None) -> dict:
+    """A YAML config as a dict, with `key.sub=value` overrides applied and data paths made
+    absolute; not validated yet (polyhead.train adds data given in Python first)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError("CONFIG", f"{path} does not exist")
@@ -365,7 +374,7 @@ def load_config(path, overrides: list[str] | None = None) -> RunConfig:
     for key, value in parse_overrides(overrides or []):
         set_dotted(raw, key, value)
     _resolve_paths(raw, path.parent)
-    return validate_config(raw)
+    return raw
 
 
 def validate_config(raw: dict) -> RunConfig:

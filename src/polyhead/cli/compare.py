@@ -32,8 +32,7 @@ def compare(
 ):
     """Train each strategy for each seed, then write table.csv, plots, report.md and
     report.html. Re-running the same command resumes: finished runs are not redone."""
-    from polyhead.compare.report import write_report
-    from polyhead.compare.runner import run_comparison
+    from polyhead.api import compare_strategies
     from polyhead.errors import ConfigError
 
     setup_logging()
@@ -51,11 +50,12 @@ def compare(
     def show(o):
         console.print(f"{o.name}: {o.status}" + (f" ({o.reason})" if o.reason else ""))
 
-    outcomes = run_comparison(cfg, out, None, seeds, isolate=not in_process, on_event=show)
     n_seeds = seeds or cfg.compare.seeds
     ran = ", ".join(cfg.compare.strategies)
     header = f"config: {config.name}; strategies: {ran}; seeds: {n_seeds}"
-    report = write_report(out, outcomes, header=header)
+    _, report = compare_strategies(
+        cfg, out=out, seeds=seeds, isolate=not in_process, header=header, on_event=show
+    )
     table = Table(title="strategy comparison (mean ± std over seeds)")
     for h in report.summary[0]:
         table.add_column(h)

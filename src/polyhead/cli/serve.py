@@ -14,7 +14,9 @@ _D = ServeSettings()  # the defaults live in one place: the settings the server 
 
 @app.command()
 def serve(
-    artifact: str = typer.Argument(..., help="Artifact dir ('minilm' or a HF folder: embeddings)."),
+    artifact: str = typer.Argument(
+        ..., help="Artifact dir or Hub id ('minilm', a HF folder: embeddings)."
+    ),
     host: str = typer.Option(_D.host, help="Interface to bind (loopback by default)."),
     port: int = typer.Option(_D.port, min=0, max=65535),
     onnx: bool = typer.Option(False, "--onnx", help="ARTIFACT is an ONNX export: onnxruntime."),
@@ -43,8 +45,10 @@ def serve(
     threads: int = typer.Option(None, min=1, help="CPU threads for the model (default: all)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
+    revision: str = typer.Option(None, "--revision", help="With a Hub id: branch, tag, commit."),
 ):
     """Serve /predict, /embed, /health and /metadata over HTTP (OpenAPI at /docs)."""
+    from polyhead.hub import resolve_model
     from polyhead.serve.app import run_server
 
     settings = ServeSettings(
@@ -62,12 +66,16 @@ def serve(
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"warning: binding {host}: reachable from other machines, no authentication")
-    run_server(artifact, settings, onnx=onnx, access_log=access_log, verify=verify)
+    run_server(
+        resolve_model(artifact, revision), settings, onnx=onnx, access_log=access_log, verify=verify
+    )
 
 
 @app.command()
 def export(
-    artifact: str = typer.Argument(..., help="A trained polyhead artifact (or 'minilm')."),
+    artifact: str = typer.Argument(
+        ..., help="A trained polyhead artifact or Hub id (or 'minilm')."
+    ),
     fmt: str = typer.Option(
         ...,
         "--format",
@@ -80,12 +88,19 @@ def export(
         False, "--emissions-only", help="transformers: export CRF heads' emissions (no Viterbi)."
     ),
     verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
+    revision: str = typer.Option(None, "--revision", help="With a Hub id: branch, tag, commit."),
 ):
     """Write a portable copy of a model and check it against PyTorch."""
     from polyhead.export.formats import export_artifact
+    from polyhead.hub import resolve_model
 
     report = export_artifact(
-        artifact, fmt, out, merge=merge, emissions_only=emissions_only, verify=verify
+        resolve_model(artifact, revision),
+        fmt,
+        out,
+        merge=merge,
+        emissions_only=emissions_only,
+        verify=verify,
     )
     skip = ("format", "out", "merged", "notices")
     for name, value in report.items():

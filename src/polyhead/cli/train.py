@@ -23,12 +23,12 @@ def plan(
     """Show what trains when, at which learning rate, before anything trains."""
     import json
 
+    from polyhead.api import training_plan as build_plan
     from polyhead.engine.rundir import json_safe
-    from polyhead.engine.train import prepare
     from polyhead.plan import plan_json, plan_table
 
     setup_logging()
-    _, _, training_plan = prepare(load_cli_config(config, set_))
+    training_plan = build_plan(load_cli_config(config, set_))
     if as_json:
         print(json.dumps(json_safe(plan_json(training_plan)), indent=2, allow_nan=False))
     else:
@@ -106,12 +106,17 @@ def _run_dir(config: Path, out: Path | None, resume: Path | None) -> Path:
     return run_dir
 
 
+MODEL_HELP = "A trained polyhead model: its folder, or a Hub id (org/name)."
+REVISION_HELP = "With a Hub id: a branch, tag or commit."
+
+
 @app.command()
 def evaluate(
-    artifact: Path = typer.Argument(..., help="A trained polyhead artifact."),
+    artifact: str = typer.Argument(..., help=MODEL_HELP),
     data: Path = typer.Option(..., "--data", help="Labelled data in any supported format."),
     fmt: str = typer.Option(None, "--format", help="conll|massive|jsonl|csv|seqio"),
     split: str = typer.Option(None, "--split", help="Only examples of this split."),
+    revision: str = typer.Option(None, "--revision", help=REVISION_HELP),
     as_json: bool = typer.Option(False, "--json"),
     verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
@@ -133,10 +138,11 @@ def evaluate(
 
     from polyhead.engine.evaluation import evaluate_examples
     from polyhead.engine.rundir import json_safe
+    from polyhead.hub import resolve_model
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.report.tables import print_metrics
 
-    model = MultiTaskModel.load(artifact, verify=verify)
+    model = MultiTaskModel.load(resolve_model(artifact, revision), verify=verify)
     metrics = evaluate_examples(model, examples, where=str(data))
     if as_json:
         print(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
@@ -146,12 +152,13 @@ def evaluate(
 
 @app.command()
 def predict(
-    artifact: Path = typer.Argument(..., help="A trained polyhead artifact."),
+    artifact: str = typer.Argument(..., help=MODEL_HELP),
     source: str = typer.Argument("-", help="Text file (one per line) or '-' for stdin."),
     embeddings: bool = typer.Option(False, "--embeddings", help="Include the sentence vector."),
     batch_size: int = typer.Option(32, min=1),
     onnx: bool = typer.Option(False, "--onnx", help="ARTIFACT is an ONNX export: onnxruntime."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
+    revision: str = typer.Option(None, "--revision", help=REVISION_HELP),
 ):
     """JSON lines: per sentence task {label, score}; per token task its entities (a value
     that is not a number, NaN, is null)."""
@@ -160,15 +167,17 @@ def predict(
     from rich.progress import Progress
 
     from polyhead.engine.rundir import json_safe
+    from polyhead.hub import resolve_model
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.predict import Predictor
 
     if onnx:
         from polyhead.export.runtime import load_predictor
 
-        predictor = load_predictor(str(artifact), onnx=True, batch_size=batch_size)
+        folder = resolve_model(artifact, revision)
+        predictor = load_predictor(folder, onnx=True, batch_size=batch_size)
     else:
-        model = MultiTaskModel.load(artifact, verify=verify)
+        model = MultiTaskModel.load(resolve_model(artifact, revision), verify=verify)
         predictor = Predictor(model, batch_size=batch_size)
     # Streamed: chunks of lines in, JSON lines out as each chunk is done; a progress bar on
     # stderr (the terminal only), so stdout stays pure JSON lines.

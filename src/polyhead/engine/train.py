@@ -105,6 +105,8 @@ def train(
     point = _resume_point(run_dir, cfg, allow_changes) if resume else None
     extended = point is not None and point.extends
     data, model, plan = prepare(cfg)
+    if plan.trains_anything and not data.has_split("dev"):  # said before the plan is shown
+        raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
     if extended and is_main_process():
         check_extended_plan(run_dir, plan)  # before anything is written
     if show_plan is not None and is_main_process():
@@ -115,8 +117,6 @@ def train(
         result = train_frozen(cfg, run_dir, data, model, plan)
         _write_run_report(run_dir, data)
         return result
-    if not data.has_split("dev"):
-        raise PolyheadError("no dev data: set data.dev, a dev split, or data.dev_fraction")
     best_cb = BestArtifactCallback(
         run_dir / "model",
         lambda: {"plan": plan_json(plan)},

@@ -70,8 +70,8 @@ def rows_fingerprint(rows: list[dict]) -> str:
 
 def data_files(source_config, split: str) -> list[Path]:
     """The files a source's split is read from (one file with splits, or a file per split)."""
-    if source_config is None:
-        return []
+    if source_config is None or not (source_config.path or source_config.train):
+        return []  # hf or in-memory data: data_fingerprint hashes its content instead
     if source_config.path:
         paths = [source_config.path]
     else:
@@ -87,7 +87,9 @@ def data_files(source_config, split: str) -> list[Path]:
 
 def data_fingerprint(source_config, split: str) -> list[str]:
     """Content hashes only: the same data under another name or folder is the same data."""
-    return [sha256_file(p) for p in data_files(source_config, split) if p.exists()]
+    hashes = [sha256_file(p) for p in data_files(source_config, split) if p.exists()]
+    content = source_config.content_id() if source_config is not None else None
+    return hashes + ([content] if content else [])
 
 
 def entry_key(parts: dict) -> str:
