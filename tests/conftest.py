@@ -107,3 +107,41 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# Modules whose tests train a model end to end or start polyhead in subprocesses (each takes
+# seconds to tens of seconds on 2 cores). `make test-fast` (-m "not slow") leaves them out so
+# the edit-test loop stays short; `make test` runs everything.
+TRAINING_MODULES = {
+    "tests/api/test_train.py",
+    "tests/api/test_compare_and_face.py",
+    "tests/cli/test_train_cli.py",
+    "tests/cli/test_embed.py",
+    "tests/compare/test_compare.py",
+    "tests/data/sampling/test_two_sources.py",
+    "tests/engine/test_frozen_weights_io.py",
+    "tests/engine/test_resume.py",
+    "tests/engine/test_strategies.py",
+    "tests/engine/test_training.py",
+    "tests/engine/guard/test_guard.py",
+    "tests/engine/guard/test_continue.py",
+    "tests/features/test_cache_training.py",
+    "tests/features/test_frozen.py",
+    "tests/export/test_onnx.py",
+    "tests/export/test_transformers.py",
+    "tests/model/lora/test_lora.py",
+    "tests/model/quality/test_levers.py",
+    "tests/reliability/test_ddp.py",
+    "tests/reliability/test_faults.py",
+    "tests/reliability/test_resume_config.py",
+    "tests/reliability/test_resume_exact.py",
+    "tests/reliability/test_hardening.py",
+    "tests/reliability/test_bad_input.py",
+    "tests/tune/test_tune.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if Path(item.fspath).relative_to(REPO).as_posix() in TRAINING_MODULES:
+            item.add_marker(pytest.mark.slow)
