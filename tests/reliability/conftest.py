@@ -5,6 +5,7 @@ gradual unfreezing over 3 epochs, every dropout off so runs can be compared exac
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -68,3 +69,13 @@ def reference_run(rel_bert, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("reference") / "run"
     result = train(config(rel_bert), run_dir)
     return run_dir, result
+
+
+@pytest.fixture(autouse=True)
+def _python_ctrl_c():
+    """Tests here send themselves SIGINT: give them Python's own handler even when the suite
+    was started with SIGINT ignored (a background job of a non-interactive shell inherits
+    SIG_IGN, and Python then leaves it so)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
