@@ -117,3 +117,38 @@ def test_gradient_clipping_bounds_the_norm_of_each_update(bert4, tmp_path, clip)
     else:
         assert all(a <= clip * (1 + 1e-5) for a in norms.applied), norms.applied
         assert norms.applied == pytest.approx([clip] * 3, rel=1e-3)
+
+
+class DropoutModes(pl.Callback):
+    """The train/eval mode of every dropout module when each training step runs."""
+
+    def __init__(self):
+        self.modes: list[dict[str, bool]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.modes.append(
+            {
+                name: m.training
+                for name, m in pl_module.model.named_modules()
+                if isinstance(m, torch.nn.Dropout)
+            }
+        )
+
+
+def test_backbone_dropout_acts_in_training_where_weights_learn(bert4, tmp_path):
+    """A backbone from `from_pretrained` starts in eval mode and Lightning restores that mode
+    at fit start; the plan must still put every trainable part in train mode."""
+    seen = DropoutModes()
+    train(run_config(bert4, plan={"strategy": "full"}), tmp_path / "full", extra_callbacks=[seen])
+    assert seen.modes
+    for modes in seen.modes:
+        backbone = [on for name, on in modes.items() if name.startswith("backbone.")]
+        assert backbone and all(backbone), modes
+        assert all(on for name, on in modes.items() if name.startswith("heads."))
+
+    seen = DropoutModes()
+    cfg = run_config(bert4, plan={"strategy": "heads"})
+    train(cfg, tmp_path / "heads", extra_callbacks=[seen])
+    for modes in seen.modes:
+        assert not any(on for name, on in modes.items() if name.startswith("backbone."))
+        assert all(on for name, on in modes.items() if name.startswith("heads."))

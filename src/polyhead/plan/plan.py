@@ -111,7 +111,13 @@ class TrainingPlan:
         return [name for name in self.trainable(epoch) if name not in before]
 
     def set_frozen_eval(self, model: nn.Module, epoch: int) -> None:
-        """Frozen groups' modules to eval mode, so dropout acts only where weights learn."""
+        """Training groups in train mode, frozen groups' modules in eval mode, so dropout
+        acts exactly where weights learn.
+
+        The whole model goes to train mode first: Lightning 2.6 restores the mode a module
+        had when `fit` began, and a backbone loaded with `from_pretrained` is in eval mode,
+        so without this the backbone's dropout never acted."""
+        model.train()
         for g in self.groups:
             if not g.trains_at(epoch):
                 for module_name in g.module_names:
