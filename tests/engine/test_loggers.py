@@ -17,6 +17,8 @@ from polyhead.errors import ConfigError
 from polyhead.model.artifact import is_artifact
 from tests.engine.conftest import raw_config, run_config
 
+SMALL = {"train": 16, "eval": 8}  # two steps an epoch: the trackers are under test, not training
+
 
 def _history(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
@@ -30,6 +32,7 @@ def test_mlflow_sqlite_store_holds_every_epoch_the_config_plan_and_artifact(
     uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     cfg = run_config(
         bert4,
+        **SMALL,
         trainer={
             "epochs": 2,
             "loggers": ["mlflow"],
@@ -63,7 +66,7 @@ def test_mlflow_sqlite_store_holds_every_epoch_the_config_plan_and_artifact(
 
 def test_default_loggers_write_csv_and_tensorboard_under_the_run(bert4, tmp_path):
     run_dir = tmp_path / "run"
-    train(run_config(bert4, trainer={"epochs": 1}), run_dir)
+    train(run_config(bert4, **SMALL, trainer={"epochs": 1}), run_dir)
     assert "val/score" in (run_dir / "logs" / "metrics.csv").read_text().splitlines()[0]
     assert list((run_dir / "logs" / "tb").glob("events.out.tfevents.*"))
     assert (run_dir / "logs" / "hparams.yaml").read_text().count("strategy: full") == 1
@@ -83,7 +86,7 @@ def test_wandb_offline_run_has_the_metrics_config_plan_and_artifact(bert4, tmp_p
     monkeypatch.setenv("WANDB_MODE", "offline")  # never online in tests
     monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir, snapshot = tmp_path / "run", WandbSnapshot()
-    cfg = run_config(bert4, trainer={"epochs": 2, "loggers": ["wandb"]})
+    cfg = run_config(bert4, **SMALL, trainer={"epochs": 2, "loggers": ["wandb"]})
     train(cfg, run_dir, extra_callbacks=[snapshot])
 
     assert snapshot.summary["val/score"] == pytest.approx(_history(run_dir)[-1]["metrics"]["score"])
@@ -123,6 +126,7 @@ def test_bad_logger_lists_name_the_field(bert4, loggers, expected):
 
 def test_no_loggers_writes_no_logs(bert4, tmp_path):
     run_dir = tmp_path / "run"
-    result = train(run_config(bert4, trainer={"epochs": 1, "loggers": []}), run_dir)
+    cfg = run_config(bert4, **SMALL, trainer={"epochs": 1, "loggers": []})
+    result = train(cfg, run_dir)
     assert not (run_dir / "logs").exists()
     assert result.metrics["dev"]["score"] == pytest.approx(_history(run_dir)[0]["metrics"]["score"])
