@@ -37,7 +37,7 @@ def main(
     console.rule("polyhead demo: one MiniLM backbone, an intent head and a slot head")
     console.print(
         "data: 2,000 train / 300 dev / 300 test utterances of Amazon MASSIVE 1.0 en-US "
-        "(60 intents, 55 slot types; CC BY 4.0)"
+        "(60 intents and 54 slot types in train; CC BY 4.0)"
     )
     start = time.perf_counter()
     result = train(cfg, run_dir, show_plan=console)
