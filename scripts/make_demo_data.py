@@ -1,105 +1,65 @@
-"""Generate the demo dataset shipped in src/polyhead/demo_data/ (made by this project).
+"""Generate the demo dataset shipped in src/polyhead/demo_data/: a seeded sample of Amazon
+MASSIVE 1.0 en-US (CC BY 4.0), in MASSIVE's own JSONL format, with its license and notices.
 
-Template sentences for six assistant intents with BIO slot tags, written as generic JSONL
-(`tokens`, `tags`, `label`). Deterministic: the same seed always gives the same files.
-Run: python scripts/make_demo_data.py
+Each record keeps MASSIVE's `id`, `intent`, `utt` and `annot_utt` unchanged (the other fields
+are dropped to keep the files small). Train, dev and test come from MASSIVE's own partitions.
+Deterministic: the same source file and seed always give the same files.
+
+Run: python scripts/make_demo_data.py [--source FOLDER_WITH_en-US.jsonl] [--out FOLDER]
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 import random
+import shutil
 from pathlib import Path
 
-SLOTS = {
-    "time": ["seven am", "six thirty", "noon", "9 pm", "half past eight", "midnight", "10 am"],
-    "date": ["tomorrow", "today", "on friday", "next monday", "this weekend", "on the 5th"],
-    "city": ["paris", "london", "new york", "tokyo", "berlin", "san francisco", "rome", "oslo"],
-    "artist": ["taylor swift", "miles davis", "the beatles", "adele", "daft punk", "bach"],
-    "genre": ["jazz", "rock", "classical music", "hip hop", "lofi beats", "country"],
-    "person": ["alice", "my mom", "bob", "john smith", "the team", "sarah"],
-    "cuisine": ["italian", "sushi", "thai", "mexican", "indian", "vegan"],
-    "number": ["two", "four", "six", "three", "eight"],
-}
-
-TEMPLATES = {
-    "set_alarm": [
-        "wake me up at {time} {date}",
-        "set an alarm for {time}",
-        "alarm at {time} please",
-        "please set an alarm {date} at {time}",
-        "i need an alarm for {time} {date}",
-    ],
-    "weather_query": [
-        "what is the weather in {city} {date}",
-        "will it rain in {city}",
-        "how cold is it in {city} {date}",
-        "weather forecast for {city}",
-        "is it sunny in {city} {date}",
-    ],
-    "play_music": [
-        "play some {genre}",
-        "play {artist}",
-        "put on {genre} by {artist}",
-        "i want to hear {artist}",
-        "start a {genre} playlist",
-    ],
-    "book_restaurant": [
-        "book a table for {number} at an {cuisine} place {date}",
-        "find me a {cuisine} restaurant in {city}",
-        "reserve {cuisine} for {number} at {time}",
-        "i want {cuisine} food {date}",
-        "table for {number} {date} at {time}",
-    ],
-    "send_message": [
-        "text {person} that i am late",
-        "send a message to {person}",
-        "tell {person} i will call at {time}",
-        "message {person} about dinner {date}",
-        "remind {person} about the meeting {date}",
-    ],
-    "set_reminder": [
-        "remind me to call {person} {date}",
-        "set a reminder for {time} {date}",
-        "remind me at {time} to buy milk",
-        "create a reminder {date} to pay rent",
-    ],
-}
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "massive_en_us"
+OUT = REPO / "src" / "polyhead" / "demo_data"
+# en-US.jsonl from amazon-massive-dataset-1.0 (see README.md in the output folder).
+SOURCE_SHA256 = "c70f75c6a543a26e249ec383df67733ad9b1066f6c0406c2e04a3f03356e407e"
+SIZES = {"train": 2000, "dev": 300, "test": 300}
+FIELDS = ("id", "intent", "utt", "annot_utt")
+SEED = 14
+# Shipped beside the data: CC BY 4.0 asks for the license, notices and attribution.
+LEGAL = ("LICENSE", "NOTICE.md", "CITATION.md")
 
 
-def render(template: str, rng: random.Random) -> tuple[list[str], list[str]]:
-    tokens, tags = [], []
-    for piece in template.split():
-        if piece.startswith("{") and piece.endswith("}"):
-            slot = piece[1:-1]
-            words = rng.choice(SLOTS[slot]).split()
-            tokens += words
-            tags += [f"B-{slot}"] + [f"I-{slot}"] * (len(words) - 1)
-        else:
-            tokens.append(piece)
-            tags.append("O")
-    return tokens, tags
+def read_source(folder: Path) -> list[dict]:
+    path = folder / "en-US.jsonl"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != SOURCE_SHA256:
+        raise SystemExit(f"{path}: sha256 {digest}; expected MASSIVE 1.0's {SOURCE_SHA256}")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def make(n: int, rng: random.Random) -> list[dict]:
-    out = []
-    intents = sorted(TEMPLATES)
-    for i in range(n):
-        intent = intents[i % len(intents)]
-        tokens, tags = render(rng.choice(TEMPLATES[intent]), rng)
-        out.append({"tokens": tokens, "tags": tags, "label": intent})
-    rng.shuffle(out)
+def sample(records: list[dict], rng: random.Random) -> dict[str, list[dict]]:
+    """A uniform sample of each partition (intents keep their natural frequencies)."""
+    out = {}
+    for split, n in SIZES.items():
+        pool = [r for r in records if r["partition"] == split]
+        out[split] = [{k: r[k] for k in FIELDS} for r in rng.sample(pool, n)]
     return out
 
 
 def main() -> None:
-    rng = random.Random(13)
-    folder = Path(__file__).resolve().parents[1] / "src" / "polyhead" / "demo_data"
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", 360), ("dev", 90), ("test", 90)):
-        lines = [json.dumps(r) for r in make(n, rng)]
-        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
-    print(f"wrote demo data to {folder}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    splits = sample(read_source(args.source), random.Random(SEED))
+    args.out.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        text = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n"
+        (args.out / f"{split}.jsonl").write_text(text, encoding="utf-8")
+    for name in LEGAL:
+        shutil.copyfile(args.source / name, args.out / name)
+    counts = ", ".join(f"{len(rows)} {split}" for split, rows in splits.items())
+    print(f"wrote {counts} MASSIVE en-US utterances (seed {SEED}) to {args.out}")
 
 
 if __name__ == "__main__":

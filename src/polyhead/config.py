@@ -7,6 +7,7 @@ Relative data paths are resolved against the config file's folder.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -31,6 +32,10 @@ StrategyName = Literal[
     "frozen", "heads", "freeze-head", "top-k", "full", "gradual", "custom", "lora"
 ]
 STRATEGIES: tuple[str, ...] = get_args(StrategyName)
+# Experiment trackers, as Lightning loggers (polyhead.engine.trackers builds them).
+LoggerName = Literal["csv", "tensorboard", "mlflow", "wandb"]
+# The optional ones: the module to find and what to install.
+TRACKER_PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}
 
 
 class _Strict(BaseModel):
@@ -133,6 +138,23 @@ class TrainerConfig(_Strict):
     preserve_weight: float = Field(1.0, ge=0.0)
     max_drop: float | None = Field(None, ge=0.0, description="points below start that stop a run")
     log_grad_cosine: bool = False
+    loggers: list[LoggerName] = Field(default_factory=lambda: ["csv", "tensorboard"])
+    tracking_uri: str | None = Field(
+        None, description="mlflow: default $MLFLOW_TRACKING_URI, else MLflow's own default"
+    )
+    experiment: str = Field("polyhead", min_length=1, description="mlflow / wandb project name")
+
+    @model_validator(mode="after")
+    def _trackers_installed(self) -> TrainerConfig:
+        if len(set(self.loggers)) < len(self.loggers):
+            raise ConfigError("trainer.loggers", f"{self.loggers} names a logger twice")
+        for name in self.loggers:
+            package = TRACKER_PACKAGES.get(name)
+            if package and importlib.util.find_spec(package) is None:
+                raise ConfigError(
+                    "trainer.loggers", f"{name} is not installed: pip install {package}"
+                )
+        return self
 
 
 class CompareConfig(_Strict):

@@ -123,7 +123,7 @@ def test_evaluate_json(monkeypatch, capsys, trained):
     code, out, err = polyhead(monkeypatch, capsys, *args)
     assert code == 0, err
     metrics = json.loads(out)
-    assert metrics["intent"]["n"] == metrics["slots"]["n"] == 90  # the whole file
+    assert metrics["intent"]["n"] == metrics["slots"]["n"] == 300  # the whole file
     assert metrics["intent"]["n_unseen"] >= 0
     assert 0.0 <= metrics["slots"]["f1"] <= 1.0
     assert "frame_accuracy" in metrics

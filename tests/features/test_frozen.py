@@ -2,11 +2,13 @@
 predict / evaluate use them through the same API as trained heads."""
 
 import json
+from collections import Counter
 
 import numpy as np
 import torch
 
 from polyhead.data import read_examples
+from polyhead.data.sources import load_splits
 from polyhead.engine.evaluation import evaluate_examples
 from polyhead.engine.train import train
 from polyhead.model import MultiTaskModel
@@ -22,7 +24,7 @@ def test_frozen_run_saves_array_classifiers_that_predict_and_evaluate(tiny_bert,
         tiny_bert,
         tmp_path / "cache",
         plan={"strategy": "frozen"},
-        data={"max_eval_examples": None},  # all 90 test sentences, as evaluate reads them
+        data={"max_eval_examples": None},  # all 300 test sentences, as evaluate reads them
         features={"layers": "last2_concat", "classifier": {"C": 0.5}},
     )
     result = train(cfg, tmp_path / "run")
@@ -37,7 +39,12 @@ def test_frozen_run_saves_array_classifiers_that_predict_and_evaluate(tiny_bert,
     assert info["slots"]["kind"] == "token" and "O" in info["slots"]["classes"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["classifiers"]["intent"]["n_train"] == 48
-    assert metrics["dev"]["intent"]["accuracy"] > 0.3  # well above chance for 6 intents
+    # 48 training sentences cover half of MASSIVE's 60 intents: the bar is the majority
+    # class of the run's own training sample, scored on dev.
+    splits = load_splits(cfg.data, cfg.trainer.seed)
+    top = Counter(ex.label for ex in splits["train"]).most_common(1)[0][0]
+    majority = sum(ex.label == top for ex in splits["dev"]) / len(splits["dev"])
+    assert metrics["dev"]["intent"]["accuracy"] > 1.5 * majority  # 0.12 vs 0.06 here
 
     model = MultiTaskModel.load(run / "model")
     assert model.spec.layers.last_n == 2 and model.hidden_size == 64  # concat of 2 x 32

@@ -40,8 +40,10 @@ def test_key_changes_exactly_when_the_features_would(tiny_bert, tmp_path):
     assert layers[0] != base[0] and layers[1] == base[1]  # boundary states ignore the layers
 
     lines = (DEMO / "train.jsonl").read_text().splitlines()
-    changed = json.loads(lines[0])
-    changed["tokens"][0] = "pause"
+    changed = json.loads(lines[0])  # MASSIVE's format: the words are in utt and annot_utt
+    first = changed["utt"].split()[0]
+    changed["utt"] = changed["utt"].replace(first, "pause", 1)
+    changed["annot_utt"] = changed["annot_utt"].replace(first, "pause", 1)
     edited = tmp_path / "train.jsonl"
     edited.write_text("\n".join([json.dumps(changed), *lines[1:]]) + "\n")
     assert _keys(run_config(tiny_bert, tmp_path, data={"train": str(edited)})) != base

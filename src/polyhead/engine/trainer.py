@@ -10,13 +10,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from polyhead.config import RunConfig
 from polyhead.engine.callbacks import HistoryCallback, PlanCallback, RngStateCallback
 from polyhead.engine.checkpoint_io import AtomicCheckpointIO
 from polyhead.engine.faults import InterruptCallback
-from polyhead.engine.rundir import CHECKPOINT, csv_version
+from polyhead.engine.rundir import CHECKPOINT
+from polyhead.engine.trackers import TrackerCallback, build_loggers
 from polyhead.errors import ConfigError
 
 # `polyhead --verbose` sets this (inherited by DDP ranks and compare's worker processes).
@@ -99,6 +99,7 @@ def build_trainer(
             enable_version_counter=False,
         ),
         InterruptCallback(run_dir / CHECKPOINT, run_dir),
+        TrackerCallback(cfg, plan, run_dir / "model"),
         *extra_callbacks,
     ]
     if t.patience:
@@ -107,10 +108,6 @@ def build_trainer(
         )
     if t.progress:
         callbacks.append(RichProgressBar(leave=True))
-    loggers = [
-        CSVLogger(run_dir, name="logs", version=csv_version(run_dir / "logs")),
-        TensorBoardLogger(run_dir, name="logs", version="tb"),
-    ]
     return pl.Trainer(
         max_epochs=t.epochs,
         accelerator=t.accelerator,
@@ -122,7 +119,7 @@ def build_trainer(
         gradient_clip_val=t.gradient_clip,
         gradient_clip_algorithm="norm",
         callbacks=callbacks,
-        logger=loggers,
+        logger=build_loggers(cfg, run_dir),  # trainer.loggers: csv, tensorboard, mlflow, wandb
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=t.progress,
         enable_model_summary=False,
