@@ -15,6 +15,7 @@ from huggingface_hub import constants
 
 import polyhead
 from polyhead.cli import main
+from tests.data.test_frames import INTENTS, TAGS
 
 REV = "0123456789abcdef0123456789abcdef01234567"
 TEXTS = ["play some jazz by miles davis", "wake me up at seven", "is it raining in paris"]
@@ -176,6 +177,6 @@ def test_cli_plan_reads_hf_data_and_names_a_mistyped_column(
     assert code == 2
     assert err.strip().splitlines() == [
         f"error: {tmp_path / 'intents'}: no column 'intnet' (data.columns.label); it has: "
-        "tokens (list[string]), ner_tags (list[ClassLabel: 15 names]), "
-        "intent (ClassLabel: 6 names)"
+        f"tokens (list[string]), ner_tags (list[ClassLabel: {len(TAGS)} names]), "
+        f"intent (ClassLabel: {len(INTENTS)} names)"
     ]

@@ -12,11 +12,11 @@ from polyhead.data.frames import Columns, fingerprint, read_table_data
 from polyhead.errors import DataError
 from tests.conftest import DEMO
 
-# Deliberately not sorted: a name looked up by the wrong id shows.
-INTENTS = ["weather_query", "play_music", "set_alarm", "book_restaurant", "send_message"]
-INTENTS += ["set_reminder"]
-TAGS = ["O", "B-time", "I-time", "B-artist", "I-artist", "B-genre", "I-genre", "B-date"]
-TAGS += ["I-date", "B-person", "I-person", "B-city", "I-city", "B-cuisine", "B-number"]
+# The shipped demo's label names, deliberately not sorted (reversed first-seen order): a name
+# looked up by the wrong id shows.
+_DEMO = read_examples(DEMO / "train.jsonl")
+INTENTS = list(dict.fromkeys(e.label for e in _DEMO))[::-1]
+TAGS = ["O"] + [t for t in dict.fromkeys(t for e in _DEMO for t in e.tags) if t != "O"][::-1]
 
 
 def demo_examples(n: int = 20):
@@ -109,7 +109,7 @@ def test_mistyped_column_is_one_line_naming_it_and_the_features():
     msg = str(e.value)
     assert "\n" not in msg
     assert msg.startswith("massive: no column 'intnet' (data.columns.label)")
-    assert "intent (ClassLabel: 6 names)" in msg and "ner_tags (list[ClassLabel" in msg
+    assert f"intent (ClassLabel: {len(INTENTS)} names)" in msg and "ner_tags (list[ClassLabel" in msg
 
 
 def test_missing_text_column_lists_what_was_tried():

@@ -1,0 +1,52 @@
+"""The run configuration: typed sections (`sections`) and reading them from YAML with dotted
+overrides (`loading`). Import names from here."""
+
+from polyhead.config.loading import (
+    load_config,
+    parse_overrides,
+    read_raw_config,
+    set_dotted,
+    validate_config,
+)
+from polyhead.config.sections import (
+    STRATEGIES,
+    TRACKER_PACKAGES,
+    CacheConfig,
+    ClassifierConfig,
+    CompareConfig,
+    FeaturesConfig,
+    LoggerName,
+    LoraSettings,
+    ModelConfig,
+    ParamRange,
+    PlanConfig,
+    RunConfig,
+    StrategyName,
+    TaskConfig,
+    TrainerConfig,
+    TuneConfig,
+)
+
+__all__ = [
+    "STRATEGIES",
+    "TRACKER_PACKAGES",
+    "CacheConfig",
+    "ClassifierConfig",
+    "CompareConfig",
+    "FeaturesConfig",
+    "LoggerName",
+    "LoraSettings",
+    "ModelConfig",
+    "ParamRange",
+    "PlanConfig",
+    "RunConfig",
+    "StrategyName",
+    "TaskConfig",
+    "TrainerConfig",
+    "TuneConfig",
+    "load_config",
+    "parse_overrides",
+    "read_raw_config",
+    "set_dotted",
+    "validate_config",
+]
