@@ -109,7 +109,8 @@ def test_mistyped_column_is_one_line_naming_it_and_the_features():
     msg = str(e.value)
     assert "\n" not in msg
     assert msg.startswith("massive: no column 'intnet' (data.columns.label)")
-    assert f"intent (ClassLabel: {len(INTENTS)} names)" in msg and "ner_tags (list[ClassLabel" in msg
+    assert f"intent (ClassLabel: {len(INTENTS)} names)" in msg
+    assert "ner_tags (list[ClassLabel" in msg
 
 
 def test_missing_text_column_lists_what_was_tried():
