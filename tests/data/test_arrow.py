@@ -157,3 +157,24 @@ def test_training_reads_keep_no_python_object_per_row(arrow_path, tmp_path, toke
         assert examples == 0 and not new_lists
     else:
         assert examples >= n and new_lists
+
+
+def test_tokenized_once_per_fingerprint(hub_dict, tokenizer, monkeypatch):
+    """The tokenizer's leftover truncation setting does not change the cache key, so a second
+    run (same rows, tokenizer, max_length, labels) memory-maps the first run's file."""
+    import polyhead.data.arrow_rows as arrow_rows
+
+    by_arrow, _ = both_paths(hub_dict)
+    src = SourceData(0, None, list(KINDS), by_arrow)
+    labels = build_label_sets(KINDS, [src])
+    first = encode_source(tokenizer, src, "train", KINDS, labels, 12)
+    tokenizer(["a", "b"], truncation=True, max_length=5)  # leaves truncation set on the backend
+
+    def no_retokenizing(*args, **kwargs):
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(arrow_rows, "encode_words", no_retokenizing)
+    again = encode_source(tokenizer, src, "train", KINDS, labels, 12)
+    assert again.dataset.cache_files == first.dataset.cache_files and list(again) == list(first)
+    with pytest.raises(AssertionError):  # another max_length is another file
+        encode_source(tokenizer, src, "train", KINDS, labels, 13)

@@ -238,7 +238,10 @@ _LOCATION_OPTIONS = {"name_or_path", "is_local", "local_files_only", "cache_dir"
 def tokenizer_fingerprint(tokenizer) -> str:
     """The fast tokenizer's full serialisation (vocab, normaliser, pre-tokeniser, post-processor)
     plus the options set on the Python wrapper (e.g. add_prefix_space)."""
-    h = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode())
+    rules = json.loads(tokenizer.backend_tokenizer.to_str())
+    # Truncation and padding are per-call settings the last call leaves behind: not the rules.
+    rules.pop("truncation", None), rules.pop("padding", None)
+    h = hashlib.sha256(json.dumps(rules).encode())  # key order is the serialiser's own
     h.update(type(tokenizer).__name__.encode())
     # Where the files were loaded from does not change the tokens; the options do.
     options = {
