@@ -8,6 +8,7 @@ is a 413, 415 or 422, never a 500.
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from pydantic_core import PydanticCustomError
 
 from polyhead.export.runtime import load_predictor
 from polyhead.model.backbone import portable_name
+from polyhead.predict import Prepared, embedding_values
 from polyhead.serve.batcher import MicroBatcher
 from polyhead.serve.body import BodyLimit, parse_json_body
 from polyhead.serve.settings import ServeSettings
@@ -76,21 +78,22 @@ def _json_body(model: type[BaseModel]) -> dict:
 
 
 def create_app(predictor, settings: ServeSettings, metadata: dict) -> FastAPI:
+    # The model thread runs windows only; limits, windows and answers are made in another.
     batcher = MicroBatcher(
-        predictor.predict,
+        predictor.run,
         max_batch=settings.max_batch,
         max_wait=settings.max_wait_ms / 1000,
         enabled=settings.batching,
         max_batch_tokens=settings.max_batch_tokens,
     )
-    limits = RequestLimits(settings, TokenCounter(predictor.model.tokenizer))
+    side = RequestWork(settings, predictor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await batcher.start()
         yield
         await batcher.stop()
-        limits.close()
+        side.close()
 
     app = FastAPI(title="polyhead", version=metadata["versions"]["polyhead"], lifespan=lifespan)
     app.state.batcher = batcher
@@ -108,15 +111,18 @@ def create_app(predictor, settings: ServeSettings, metadata: dict) -> FastAPI:
     @app.post("/predict", response_model=PredictResponse, openapi_extra=_json_body(PredictRequest))
     async def predict(request: Request) -> dict:
         req = await _read(request, PredictRequest)
-        tokens = await limits.check(req.texts)
-        return {"predictions": await batcher.submit(req.texts, req.embeddings, tokens)}
+        prepared = await side.prepare(req.texts)
+        outputs = await batcher.submit(prepared.windows, [w.tokens for w in prepared.windows])
+        return {"predictions": await side.assemble(prepared, outputs, req.embeddings)}
 
     @app.post("/embed", response_model=EmbedResponse, openapi_extra=_json_body(EmbedRequest))
     async def embed(request: Request) -> dict:
         req = await _read(request, EmbedRequest)
-        tokens = await limits.check(req.texts)
-        items = await batcher.submit(req.texts, embeddings=True, tokens=tokens)
-        return {"dim": metadata["embedding_dim"], "embeddings": [r["embedding"] for r in items]}
+        prepared = await side.prepare(req.texts)
+        firsts = prepared.first_windows()  # a text's embedding is its first window's
+        outputs = await batcher.submit(firsts, [w.tokens for w in firsts])
+        vectors = [embedding_values(o.embedding) for o in outputs]
+        return {"dim": metadata["embedding_dim"], "embeddings": vectors}
 
     return app
 
@@ -130,16 +136,32 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
-class RequestLimits:
-    """Texts per request, characters per text, then tokens per request (counted in a thread of
-    its own, so a large request does not stall the event loop while it is counted)."""
+class RequestWork:
+    """A request's work besides the model, in a thread of its own (off the event loop, which
+    keeps answering, and off the model thread, which only runs windows): limits checked (texts
+    per request, characters per text, then tokens per request), windows prepared, answers
+    assembled from window outputs."""
 
-    def __init__(self, settings: ServeSettings, counter: TokenCounter):
-        self.settings, self.counter = settings, counter
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polyhead-count")
+    def __init__(self, settings: ServeSettings, predictor):
+        self.settings = settings
+        self.counter = TokenCounter(predictor.tokenizer)
+        # The HF tokenizer changes its own settings on each call, so this thread's prepare
+        # uses a copy; the model (read only here: CRF decoding) is shared.
+        self.predictor = copy.copy(predictor)
+        self.predictor.tokenizer = copy.deepcopy(predictor.tokenizer)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polyhead-request")
 
-    async def check(self, texts: list[str]) -> list[int]:
-        """Token counts per text; HTTPException 413 past a limit."""
+    async def prepare(self, texts: list[str]) -> Prepared:
+        """The texts' windows; HTTPException 413 past a limit."""
+        return await self._in_thread(self._prepare, texts)
+
+    async def assemble(self, prepared: Prepared, outputs: list, embeddings: bool) -> list[dict]:
+        return await self._in_thread(self.predictor.assemble, prepared, outputs, embeddings)
+
+    async def _in_thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _prepare(self, texts: list[str]) -> Prepared:
         most = self.settings
         if len(texts) > most.max_texts:
             raise HTTPException(413, f"{len(texts)} texts; at most {most.max_texts} per request")
@@ -149,8 +171,7 @@ class RequestLimits:
                     413, f"texts[{i}] has {len(text)} characters; at most {most.max_text_chars}"
                 )
         limit = most.max_tokens_per_request
-        loop = asyncio.get_running_loop()
-        counts = await loop.run_in_executor(self._pool, self.counter.count, texts, limit)
+        counts = self.counter.count(texts, limit)
         if sum(counts) > limit:
             upto = f"texts[0..{len(counts) - 1}]" if len(counts) > 1 else "texts[0]"
             raise HTTPException(
@@ -158,7 +179,7 @@ class RequestLimits:
                 f"{sum(counts)} tokens in {upto}; at most {limit} tokens per request "
                 "(split the texts over several requests)",
             )
-        return counts
+        return self.predictor.prepare(texts)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
