@@ -254,19 +254,28 @@ class Predictor:
     @staticmethod
     def _word_probs(task: str, parts, n_words: int) -> torch.Tensor:
         """(n_words, L): first-subword probabilities (raw scores for a CRF head), from the
-        window most central to the word."""
-        probs = torch.zeros(n_words, parts[0][1].scores[task].shape[-1])
-        best_margin = torch.full((n_words,), -1)
-        for window, output in parts:
-            firsts = first_subwords(window.word_ids)
-            if not firsts:
-                continue
-            lo, hi = firsts[0][1], firsts[-1][1]
-            p = output.scores[task]  # (T, L)
-            for t, w in firsts:
-                margin = min(w - lo, hi - w)
-                if w < n_words and margin > best_margin[w]:
-                    best_margin[w], probs[w] = margin, p[t]
+        window most central to the word (the earliest such window on a tie). Vectorised: a
+        per-token Python loop held the GIL ~0.7 s for a 20,000-character text."""
+        scores = [output.scores[task] for _, output in parts]  # (T_k, L) per window
+        probs = torch.zeros(n_words, scores[0].shape[-1])
+        rows, words, margins, base = [], [], [], 0
+        for (window, _), s in zip(parts, scores, strict=True):
+            if firsts := first_subwords(window.word_ids):
+                t, w = np.array(firsts, dtype=np.int64).T
+                rows.append(t + base)  # the token's row in all windows' scores, stacked
+                words.append(w)
+                margins.append(np.minimum(w - w[0], w[-1] - w))  # distance to the window's edge
+            base += s.shape[0]
+        if not rows:
+            return probs
+        t, w, m = (np.concatenate(a) for a in (rows, words, margins))
+        keep = w < n_words
+        t, w, m = t[keep], w[keep], m[keep]
+        order = np.lexsort((np.arange(len(w)), -m, w))  # by word, widest margin, then earliest
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = w[order][1:] != w[order][:-1]
+        best = order[first]
+        probs[torch.from_numpy(w[best])] = torch.cat(scores)[torch.from_numpy(t[best])]
         return probs
 
     def _format(self, text, words, offsets, raw, embeddings) -> dict:
