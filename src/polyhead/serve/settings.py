@@ -21,9 +21,11 @@ class ServeSettings(BaseModel):
     # stretch of a longer text), so these bound every model call whatever the texts' lengths.
     max_batch: int = Field(64, gt=0, description="windows per model call")
     # A small request waits behind at most one call, so calls stay short: a latency choice
-    # (docs/issues/issue-13-server.md); raise it where throughput matters more.
+    # (64 kept a one-text client at 2-3x its idle p99 under a flood, 128 at 3-5x; a large
+    # request's throughput is 0.87x of 128's: docs/issues/issue-13-server.md). Raise it where
+    # throughput matters more or calls are cheap (a GPU).
     max_batch_tokens: int = Field(
-        128,
+        64,
         gt=0,
         description="padded tokens per model call: windows x the longest (a longer window "
         "runs alone)",
