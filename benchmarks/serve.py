@@ -35,7 +35,7 @@ def benchmark_texts(n: int) -> list[str]:
         rows = (json.loads(line) for line in MASSIVE.open())
         texts = [r["utt"] for r in rows if r["partition"] == "test"]
     else:
-        texts = [" ".join(json.loads(line)["tokens"]) for line in DEMO.open()]
+        texts = [json.loads(line)["utt"] for line in DEMO.open()]  # MASSIVE rows too
     return [texts[i % len(texts)] for i in range(n)]
 
 
@@ -43,11 +43,12 @@ def random_head_artifact(folder: Path) -> Path:
     """minilm with an intent and a slot head (random weights: speed does not need training)."""
     import torch
 
+    from polyhead.data.jsonl import read_massive
     from polyhead.model import ModelSpec, MultiTaskModel, TaskSpec
 
-    rows = [json.loads(line) for line in DEMO.open()]
-    intents = sorted({r["label"] for r in rows})
-    tags = sorted({t for r in rows for t in r["tags"]})
+    rows = read_massive(DEMO)  # the demo data is a sample of MASSIVE
+    intents = sorted({r.label for r in rows})
+    tags = sorted({t for r in rows for t in r.tags})
     torch.manual_seed(0)
     spec = ModelSpec(
         backbone="minilm",
