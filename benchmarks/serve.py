@@ -129,7 +129,8 @@ async def load(url: str, texts: list[str], concurrency: int, max_seconds: float)
 
 def run_mode(artifact: Path, batching: bool, args) -> dict:
     port = free_port()
-    proc = start_server(artifact, port, batching, args.threads)
+    extra = ("--max-batch-tokens", str(args.max_batch_tokens)) if args.max_batch_tokens else ()
+    proc = start_server(artifact, port, batching, args.threads, extra=extra)
     try:
         texts = benchmark_texts(args.requests)
         url = f"http://127.0.0.1:{port}"
@@ -148,6 +149,9 @@ def main() -> None:
     # One thread: on a shared, loaded machine torch's spinning worker threads cost far more
     # than they give (one sentence: 1.35 s with 2 threads vs 87 ms with 1, measured here).
     parser.add_argument("--threads", type=int, default=1, help="server model threads")
+    parser.add_argument(
+        "--max-batch-tokens", type=int, help="server's padded tokens per call (default: its own)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         artifact = args.artifact or random_head_artifact(Path(tmp) / "minilm-random-heads")
