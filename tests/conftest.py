@@ -114,6 +114,7 @@ def shared_data() -> Path:
 # the edit-test loop stays short; `make test` runs everything.
 TRAINING_MODULES = {
     "tests/api/test_train.py",
+    "tests/api/test_arrow_train.py",
     "tests/api/test_compare_and_face.py",
     "tests/cli/test_train_cli.py",
     "tests/cli/test_embed.py",

@@ -45,7 +45,7 @@ def test_hf_data_files(tmp_path):
     path = tmp_path / "train.jsonl"
     path.write_text('{"sentence": "wake me up", "category": "alarm"}\n' * 3)
     splits = load_splits(DataSource(hf=str(path)), seed=0)
-    assert [ex.label for ex in splits["train"] + splits["dev"]] == ["alarm"] * 3
+    assert [ex.label for ex in [*splits["train"], *splits["dev"]]] == ["alarm"] * 3
 
 
 def test_hf_unknown_name_offline_is_one_line(monkeypatch):

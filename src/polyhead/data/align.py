@@ -13,6 +13,8 @@ tokenizer (the model code) must pass it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -228,3 +230,24 @@ def merge_window_predictions(
             if m > margin[ex][w]:
                 margin[ex][w], out[ex][w] = m, int(p)
     return out
+
+
+_LOCATION_OPTIONS = {"name_or_path", "is_local", "local_files_only", "cache_dir"}
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """The fast tokenizer's full serialisation (vocab, normaliser, pre-tokeniser, post-processor)
+    plus the options set on the Python wrapper (e.g. add_prefix_space)."""
+    rules = json.loads(tokenizer.backend_tokenizer.to_str())
+    # Truncation and padding are per-call settings the last call leaves behind: not the rules.
+    rules.pop("truncation", None), rules.pop("padding", None)
+    h = hashlib.sha256(json.dumps(rules).encode())  # key order is the serialiser's own
+    h.update(type(tokenizer).__name__.encode())
+    # Where the files were loaded from does not change the tokens; the options do.
+    options = {
+        k: v
+        for k, v in getattr(tokenizer, "init_kwargs", {}).items()
+        if k not in _LOCATION_OPTIONS and not k.endswith("_file")
+    }
+    h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    return h.hexdigest()

@@ -75,7 +75,7 @@ class TableData:
 
 
 @dataclass
-class _Table:
+class Table:
     """One split as columns: name -> type text, values by name, ClassLabel names by name."""
 
     types: dict[str, str]
@@ -94,23 +94,19 @@ def read_table_data(
     """Examples per split from `data`; `split_names` maps train/dev/test to the names tried
     first (before SPLIT_NAMES)."""
     columns = columns or Columns()
-    by_split = _splits_of(data, where, split_names or {})  # split -> (how to name it, object)
-    tables = {split: _table(obj, label) for split, (label, obj) in by_split.items()}
-    chosen = _resolve(tables["train"], columns, where)
+    by_split = splits_of(data, where, split_names or {})  # split -> (how to name it, object)
+    tables = {split: table_of(obj, label) for split, (label, obj) in by_split.items()}
+    chosen = resolve_columns(tables["train"], columns, where)
     splits, n_repaired = {}, 0
     for split, table in tables.items():
         label = by_split[split][0]
-        for role, column in chosen.items():
-            if column not in table.types:
-                raise DataError(
-                    label, None, f"no column {column!r} ({role}); it has: {_desc(table)}"
-                )
+        check_columns(table, chosen, label)
         splits[split], n = _examples(table, chosen, label, strict_bio)
         n_repaired += n
     warn_repairs(where, n_repaired)
     for split in ("dev", "test"):
         splits.setdefault(split, [])
-    return TableData(where, splits, chosen, _desc(tables["train"]), fingerprint(splits))
+    return TableData(where, splits, chosen, describe_columns(tables["train"]), fingerprint(splits))
 
 
 def fingerprint(splits: dict[str, list[Example]]) -> str:
@@ -126,7 +122,7 @@ def fingerprint(splits: dict[str, list[Example]]) -> str:
 # ---- which object, which splits -----------------------------------------------------------
 
 
-def _kind(obj) -> str | None:
+def data_kind(obj) -> str | None:
     module = type(obj).__module__.split(".")[0]
     if module == "pandas" and hasattr(obj, "columns"):
         return "frame"
@@ -137,9 +133,9 @@ def _kind(obj) -> str | None:
     return None
 
 
-def _splits_of(data, where: str, split_names: dict[str, str]) -> dict[str, tuple[str, object]]:
+def splits_of(data, where: str, split_names: dict[str, str]) -> dict[str, tuple[str, object]]:
     """train/dev/test -> (how messages name it: `data` or `data['validation']`, the object)."""
-    if _kind(data) is not None:
+    if data_kind(data) is not None:
         return {"train": (where, data)}
     if not isinstance(data, Mapping):
         raise DataError(
@@ -163,22 +159,22 @@ def _splits_of(data, where: str, split_names: dict[str, str]) -> dict[str, tuple
     return out
 
 
-def _table(obj, where: str) -> _Table:
-    kind = _kind(obj)
+def table_of(obj, where: str) -> Table:
+    kind = data_kind(obj)
     if kind == "frame":
         types = {str(c): str(obj[c].dtype) for c in obj.columns}
-        return _Table(types, lambda c: obj[c].tolist(), {}, len(obj))
+        return Table(types, lambda c: obj[c].tolist(), {}, len(obj))
     if kind == "dataset":
         arrow = obj.with_format("arrow")  # column reads honour select/shuffle indices
         types = {name: _feature_type(f) for name, f in obj.features.items()}
         names = {name: n for name, f in obj.features.items() if (n := _class_names(f))}
-        return _Table(types, lambda c: arrow[c].to_pylist(), names, len(obj))
+        return Table(types, lambda c: arrow[c].to_pylist(), names, len(obj))
     if kind == "records":
         return _records_table(obj, where)
     raise DataError(where, None, f"a {type(obj).__name__}; expected a list, DataFrame or Dataset")
 
 
-def _records_table(records: list, where: str) -> _Table:
+def _records_table(records: list, where: str) -> Table:
     types: dict[str, str] = {}
     for i, record in enumerate(records):
         if not isinstance(record, Mapping):
@@ -188,7 +184,7 @@ def _records_table(records: list, where: str) -> _Table:
         for key, value in record.items():
             if value is not None:
                 types.setdefault(str(key), _value_type(value))
-    return _Table(types, lambda c: [r.get(c) for r in records], {}, len(records))
+    return Table(types, lambda c: [r.get(c) for r in records], {}, len(records))
 
 
 def _value_type(value) -> str:
@@ -212,21 +208,23 @@ def _class_names(feature) -> list[str] | None:
     return list(feature.names) if type(feature).__name__ == "ClassLabel" else None
 
 
-def _desc(table: _Table) -> str:
+def describe_columns(table: Table) -> str:
     return ", ".join(f"{name} ({kind})" for name, kind in table.types.items()) or "no columns"
 
 
 # ---- columns -> examples ------------------------------------------------------------------
 
 
-def _resolve(table: _Table, columns: Columns, where: str) -> dict[str, str]:
+def resolve_columns(table: Table, columns: Columns, where: str) -> dict[str, str]:
     """role -> column. A named column must exist; otherwise the first candidate present.
     Words come from tokens, else text, else the inline annotation."""
     given = {role: c for role, c in columns.model_dump().items() if c is not None}
     for role, column in given.items():
         if column not in table.types:
             raise DataError(
-                where, None, f"no column {column!r} (data.columns.{role}); it has: {_desc(table)}"
+                where,
+                None,
+                f"no column {column!r} (data.columns.{role}); it has: {describe_columns(table)}",
             )
     chosen = dict(given)
     for role, candidates in CANDIDATES.items():
@@ -243,9 +241,18 @@ def _resolve(table: _Table, columns: Columns, where: str) -> dict[str, str]:
             where,
             None,
             f"no text column (tried {tried}; set data.columns.text or data.columns.tokens); "
-            f"it has: {_desc(table)}",
+            f"it has: {describe_columns(table)}",
         )
     return chosen
+
+
+def check_columns(table: Table, chosen: dict[str, str], where: str) -> None:
+    """Every split has the columns chosen from train."""
+    for role, column in chosen.items():
+        if column not in table.types:
+            raise DataError(
+                where, None, f"no column {column!r} ({role}); it has: {describe_columns(table)}"
+            )
 
 
 def _shadowed(role: str, given: dict[str, str]) -> bool:
@@ -255,21 +262,28 @@ def _shadowed(role: str, given: dict[str, str]) -> bool:
     return any(r in given for r in rivals.get(role, ()))
 
 
-def _examples(table: _Table, cols: dict[str, str], where: str, strict: bool):
+def _examples(table: Table, cols: dict[str, str], where: str, strict: bool):
     get = {role: table.values(column) for role, column in cols.items()}
     names = {role: table.names.get(column) for role, column in cols.items()}
     out, n_repaired = [], 0
     for i in range(table.n_rows):
-        at = f"{where}[{i}]"
-        words, text, offsets, tags = _words(get, i, at, cols)
-        label = _label(get["label"][i], names["label"], at, cols) if "label" in get else None
-        if "tags" in get:
-            tags = _tags(get["tags"][i], names["tags"], len(words), at, cols["tags"])
-        if tags is not None:
-            tags, n = repair_bio(tags, strict, at)
-            n_repaired += n
-        out.append(Example(words, tags, label, text=text, offsets=offsets, source=at))
+        example, n = row_example(get, names, cols, i, f"{where}[{i}]", strict)
+        out.append(example)
+        n_repaired += n
     return out, n_repaired
+
+
+def row_example(get: dict, names: dict, cols: dict[str, str], i: int, at: str, strict: bool):
+    """Row `i` of the column values `get` (role -> values) as an Example, checked (errors
+    name `at`), with its tags BIO-repaired; returns (example, number of tags repaired)."""
+    words, text, offsets, tags = _words(get, i, at, cols)
+    label = _label(get["label"][i], names["label"], at, cols) if "label" in get else None
+    if "tags" in get:
+        tags = _tags(get["tags"][i], names["tags"], len(words), at, cols["tags"])
+    n_repaired = 0
+    if tags is not None:
+        tags, n_repaired = repair_bio(tags, strict, at)
+    return Example(words, tags, label, text=text, offsets=offsets, source=at), n_repaired
 
 
 def _words(get: dict, i: int, at: str, cols: dict):

@@ -36,7 +36,12 @@ class LabelSet:
         Both B and I are included even if only one was seen, so a model can predict a
         continuation of any type it knows.
         """
-        types = {split_tag(t)[1] for ex in examples for t in (ex.tags or []) if t != OUTSIDE}
+        return cls.for_tag_names(t for ex in examples for t in (ex.tags or []))
+
+    @classmethod
+    def for_tag_names(cls, tags: Iterable[str]) -> LabelSet:
+        """The tag set of `for_tags` from the tags seen (each may appear any number of times)."""
+        types = {split_tag(t)[1] for t in tags if t != OUTSIDE}
         return cls([OUTSIDE] + [f"{p}-{x}" for x in sorted(types) for p in ("B", "I")])
 
     def id(self, name: str) -> int:

@@ -15,6 +15,8 @@ import torch
 from torch.utils.data import Dataset
 
 from polyhead.data.align import IGNORE_INDEX, encode_words
+from polyhead.data.arrow import ArrowSplit
+from polyhead.data.arrow_rows import encode_split
 from polyhead.data.labels import LabelSet
 from polyhead.data.sources import SourceData
 from polyhead.errors import ConfigError
@@ -29,6 +31,14 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
         train = src.splits["train"]
         for task in src.tasks:
             kind = kinds[task]
+            if isinstance(train, ArrowSplit):  # Arrow compute, no Example per row
+                if train.lacks("label" if kind == "sentence" else "tags"):
+                    what = "labels" if kind == "sentence" else "tags"
+                    raise ConfigError(
+                        f"tasks.{task}", f"{kind} task but training examples lack {what}"
+                    )
+                out[task] = train.label_set(kind)
+                continue
             if kind == "sentence" and any(ex.label is None for ex in train):
                 raise ConfigError(
                     f"tasks.{task}", "sentence task but training examples lack labels"
@@ -60,6 +70,15 @@ def encode_source(
     """Rows with input ids, word ids and `labels.<task>` for every task in `kinds` (ignored
     where this source does not label the task)."""
     examples = src.splits[split]
+    if isinstance(examples, ArrowSplit) and len(examples):  # stays in Arrow (data.arrow_rows)
+        rows, (n, n_cut, n_lost) = encode_split(
+            tokenizer, examples, src.index, src.tasks, kinds, labels, max_length
+        )
+        if stats is not None:
+            stats.n_examples += n
+            stats.n_truncated_examples += n_cut
+            stats.n_truncated_words += n_lost
+        return rows
     token_tasks = [t for t in src.tasks if kinds[t] == "token"]
     tag_ids = None
     if token_tasks and examples and examples[0].tags is not None:

@@ -22,8 +22,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from polyhead.data.arrow import ArrowSplit, read_table
 from polyhead.data.example import Example
-from polyhead.data.frames import Columns, TableData, read_table_data
+from polyhead.data.frames import Columns, TableData
 from polyhead.data.readers import read_examples
 from polyhead.errors import ConfigError
 
@@ -109,7 +110,7 @@ class DataSource(BaseModel):
         if self._table is None and self.hf:
             split_names = {"train": self.train_split, "dev": self.dev_split}
             split_names["test"] = self.test_split
-            self._table = read_table_data(
+            self._table = read_table(
                 load_hf(self.hf, self.name, self.revision),
                 self.columns,
                 where=self.hf,
@@ -160,7 +161,7 @@ def data_section(data, settings: dict | None = None, where: str = "data") -> dic
         roles = ", ".join(Columns.model_fields)
         raise ConfigError(f"data.columns.{bad}", f"unknown; columns are {roles}") from None
     names = {s: keep[f"{s}_split"] for s in SPLITS if f"{s}_split" in keep}
-    table = read_table_data(data, columns, where, names, keep.get("strict_bio", False))
+    table = read_table(data, columns, where, names, keep.get("strict_bio", False))
     return DataSource.in_memory(table, **keep)
 
 
@@ -250,7 +251,7 @@ def load_splits(src: DataSource, seed: int) -> dict[str, list[Example]]:
     source has no dev data (a seeded 10 %, said in one line)."""
     table = src.table()
     if table is not None:
-        splits = {k: list(table.splits[k]) for k in SPLITS}
+        splits = {k: table.splits[k] for k in SPLITS}  # Arrow splits stay Arrow
     elif src.path:
         examples = _read(src, src.path)
         names = {"train": src.train_split, "dev": src.dev_split, "test": src.test_split}
@@ -274,12 +275,13 @@ def load_splits(src: DataSource, seed: int) -> dict[str, list[Example]]:
 
 def _carve_dev(splits: dict[str, list[Example]], src: DataSource, rng: random.Random) -> None:
     fraction = DEFAULT_DEV_FRACTION if src.dev_fraction is None else src.dev_fraction
-    train = splits["train"][:]
+    train = splits["train"]
     if fraction == 0 or len(train) < 2:
         return
-    rng.shuffle(train)
+    order = list(range(len(train)))  # shuffled as the examples were: the same split either way
+    rng.shuffle(order)
     n_dev = max(1, int(len(train) * fraction))
-    splits["dev"], splits["train"] = train[:n_dev], train[n_dev:]
+    splits["dev"], splits["train"] = _take(train, order[:n_dev]), _take(train, order[n_dev:])
     if src.dev_fraction is None:
         where = src.path or src.train or src.hf or "in-memory data"
         log.warning(
@@ -295,5 +297,11 @@ def _subsample(examples: list[Example], limit: int | None, rng: random.Random) -
     """A seeded random subset (not the first N: files are often sorted by label)."""
     if limit is None or len(examples) <= limit:
         return examples
-    idx = sorted(rng.sample(range(len(examples)), limit))
+    return _take(examples, sorted(rng.sample(range(len(examples)), limit)))
+
+
+def _take(examples, idx: list[int]):
+    """These examples: a list, or an ArrowSplit's row selection (no Example is built)."""
+    if isinstance(examples, ArrowSplit):
+        return examples.select(idx)
     return [examples[i] for i in idx]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import lightning.pytorch as pl
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 
 from polyhead.config import RunConfig
 from polyhead.data.labels import LabelSet
@@ -79,7 +79,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         """One source, or `sampling: mixed`: a shuffled pass over all rows. Else batches of
         one source each, chosen by the task sampler (polyhead.engine.sampling)."""
         per_source = self.rows("train")
-        rows = [r for rows in per_source for r in rows]
+        rows = ConcatDataset(per_source)  # indexes each source's rows; copies none
         t = self.cfg.trainer
         rank, world = self._replicas()
         if t.sampling == "mixed" or sum(1 for rows in per_source if rows) < 2:

@@ -161,6 +161,7 @@ def evaluate_examples(model, examples, batch_size: int = 64, where: str = "data"
     """Metrics of a loaded model on examples: each of its tasks is scored on the rows that
     label it (its `n` says how many); a task no row labels is reported as `{"n": 0}`, never
     left out. Tasks labelled on the same rows are scored together (frame accuracy)."""
+    examples = list(examples)  # once: an Arrow split builds new Examples on every pass
     if not examples:
         raise PolyheadError(f"{where}: no examples to evaluate")
     kinds = {t.name: t.kind for t in model.spec.tasks}

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from polyhead.data.align import tokenizer_fingerprint as tokenizer_fingerprint  # re-exported
+
 
 def sha256_file(path: Path) -> str:
     with open(path, "rb") as f:
@@ -35,24 +37,6 @@ def tensors_fingerprint(items) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         # viewed as bytes: numpy has no bfloat16, and the bytes are what the hash is about
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
-_LOCATION_OPTIONS = {"name_or_path", "is_local", "local_files_only", "cache_dir"}
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """The fast tokenizer's full serialisation (vocab, normaliser, pre-tokeniser, post-processor)
-    plus the options set on the Python wrapper (e.g. add_prefix_space)."""
-    h = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode())
-    h.update(type(tokenizer).__name__.encode())
-    # Where the files were loaded from does not change the tokens; the options do.
-    options = {
-        k: v
-        for k, v in getattr(tokenizer, "init_kwargs", {}).items()
-        if k not in _LOCATION_OPTIONS and not k.endswith("_file")
-    }
-    h.update(json.dumps(options, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 

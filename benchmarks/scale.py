@@ -1,0 +1,181 @@
+"""Scale: time to the first training step and peak resident memory when training from an
+on-disk Arrow dataset (`datasets.save_to_disk`) of N intent + slot sentences, polyhead's Arrow
+path (`data: {hf: FOLDER}`: rows stay memory-mapped, tokenized by `Dataset.map` into a cached
+file) against the Example path it replaced (the same dataset read into Python Examples and
+encoded rows: `DataSource.in_memory(read_table_data(...))`), in the same run.
+
+The sentences are MASSIVE en-US train utterances (intent ClassLabel, Sequence(ClassLabel)
+slot tags) repeated, each repeat with filler words before / after it (tagged O) so no two
+rows are equal. Each measurement is its own process (peak RSS is per process); the Arrow
+path runs twice: a first run (reads and tokenizes into an empty cache) and a second run
+(the cache from the first). minilm, batch 32, max_length 32, full fine-tuning on CPU.
+
+    .venv/bin/python benchmarks/scale.py --rows 10000 100000 1000000 --steps 5
+
+Prints a table: seconds to the first step, to the last, peak RSS (MB) per size and path, and
+the ratios Example path / Arrow path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import format_table, machine, shared_data, write_json  # noqa: E402
+
+FILLERS = [
+    "please",
+    "now",
+    "hey",
+    "okay",
+    "so",
+    "well",
+    "then",
+    "again",
+    "today",
+    "kindly",
+    "quickly",
+    "also",
+]
+EVAL = 500  # dev rows kept (of the seeded 10 %): validation is not what this measures
+MODES = ("examples", "arrow-first", "arrow-cached")
+
+
+def build(folder: Path, n: int) -> Path:
+    """N rows in the Hub's layout, saved once under `folder`."""
+    import datasets
+
+    from polyhead.data.readers import read_examples
+
+    out = folder / f"massive-{n}"
+    if (out / "dataset_info.json").exists():
+        return out
+    train = [
+        ex
+        for ex in read_examples(shared_data("massive_en_us", "en-US.jsonl"), format="massive")
+        if ex.split == "train"
+    ]
+    intents = sorted({ex.label for ex in train})
+    tags = sorted({t for ex in train for t in ex.tags})
+    features = datasets.Features(
+        tokens=datasets.Sequence(datasets.Value("string")),
+        tags=datasets.Sequence(datasets.ClassLabel(names=tags)),
+        intent=datasets.ClassLabel(names=intents),
+    )
+    tag_id = {t: i for i, t in enumerate(tags)}
+    o = tag_id["O"]
+    parts = []
+    for start in range(0, n, 100_000):
+        cols: dict[str, list] = {"tokens": [], "tags": [], "intent": []}
+        for k in range(start, min(n, start + 100_000)):
+            ex, v = train[k % len(train)], k // len(train)
+            before = [FILLERS[v % len(FILLERS)]] if v else []
+            after = [FILLERS[(v // len(FILLERS)) % len(FILLERS)]] if v >= len(FILLERS) else []
+            cols["tokens"].append(before + ex.tokens + after)
+            cols["tags"].append([o] * len(before) + [tag_id[t] for t in ex.tags] + [o] * len(after))
+            cols["intent"].append(intents.index(ex.label))
+        parts.append(datasets.Dataset.from_dict(cols, features=features))
+    datasets.concatenate_datasets(parts).save_to_disk(str(out))
+    return out
+
+
+def child(mode: str, folder: str, steps: int, run_dir: str) -> None:
+    """One training run, stopped after `steps` steps; prints one JSON line and exits."""
+    import lightning.pytorch as pl
+
+    import polyhead
+    from polyhead.engine.train import train
+    from polyhead.model.backbone import default_model_path
+
+    class Stop(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            now = time.perf_counter()
+            if batch_idx == 0:
+                result["first_step_s"] = now - start
+            if batch_idx + 1 >= steps:
+                result["last_step_s"] = now - start
+                result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print("RESULT " + json.dumps(result), flush=True)
+                os._exit(0)  # no final evaluation: this measures getting to training
+
+    config = {
+        "model": {"backbone": str(default_model_path()), "max_length": 32},
+        "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
+        "data": {"columns": {"label": "intent"}, "max_eval_examples": EVAL},
+        "plan": {"strategy": "full"},
+        "trainer": {"epochs": 1, "batch_size": 32, "progress": False, "patience": None},
+    }
+    result = {"imports_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    start = time.perf_counter()
+    if mode == "examples":
+        import datasets
+
+        from polyhead.data.frames import Columns, read_table_data
+        from polyhead.data.sources import DataSource
+
+        table = read_table_data(datasets.load_from_disk(folder), Columns(label="intent"))
+        data = DataSource.in_memory(table, columns=Columns(label="intent"), max_eval_examples=EVAL)
+    else:
+        data = {"hf": folder}
+    cfg = polyhead.build_config(config, data=data, overrides={"trainer.accelerator": "cpu"})
+    train(cfg, run_dir, extra_callbacks=[Stop()])
+    sys.exit("training ended before the last measured step")
+
+
+def measure(mode: str, folder: Path, steps: int, cache: Path) -> dict:
+    env = {**os.environ, "POLYHEAD_CACHE": str(cache), "TOKENIZERS_PARALLELISM": "false"}
+    with tempfile.TemporaryDirectory(prefix="scale-run-") as run_dir:
+        cmd = [sys.executable, __file__, "--child", mode, str(folder), str(steps), run_dir]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        sys.exit(f"{mode} on {folder.name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(line[len("RESULT ") :])
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "polyhead-scale"))
+    p.add_argument("--json", default="scale.json")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        mode, folder, steps, run_dir = args.child
+        return child(mode, folder, int(steps), run_dir)
+    work = Path(args.work)
+    rows = []
+    for n in sorted(args.rows):
+        folder = build(work, n)
+        cache = Path(tempfile.mkdtemp(prefix=f"cache-{n}-", dir=work))  # empty: a first run
+        for mode in args.modes:
+            r = {"rows": n, "path": mode, **measure(mode, folder, args.steps, cache)}
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+    columns = ["rows", "path", "first_step_s", "last_step_s", "peak_rss_mb", "imports_rss_mb"]
+    print(format_table(rows, columns))
+    by = {(r["rows"], r["path"]): r for r in rows}
+    for n in sorted(args.rows):
+        old = by.get((n, "examples"))
+        for mode in ("arrow-first", "arrow-cached"):
+            new = by.get((n, mode))
+            if old and new:
+                print(
+                    f"{n:>9,} {mode}: first step {old['first_step_s'] / new['first_step_s']:.2f}x "
+                    f"sooner, peak RSS {old['peak_rss_mb'] / new['peak_rss_mb']:.2f}x lower"
+                )
+    write_json(args.json, {"machine": machine(), "steps": args.steps, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()

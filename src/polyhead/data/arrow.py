@@ -1,0 +1,197 @@
+"""`datasets` data kept in Arrow: rows are read, checked and tokenized by `Dataset.map`
+(batched, written to an Arrow file named by the input's fingerprint, so a second run only
+memory-maps it) and the training loop reads rows by index. No Python object per example is
+kept for the whole dataset.
+
+Two cached steps, both in $POLYHEAD_CACHE/arrow (else ~/.cache/polyhead/arrow):
+- `read_table`: the user's columns -> canonical `row, tokens, text, tags, label, repaired`,
+  through the same per-row checks as the Example path (`frames.row_example`: same one-line
+  errors, ClassLabel names, BIO repair), so both paths see the same examples.
+- `encode_split` (via `data.rows.encode_source`): words -> input ids, word ids and label ids
+  with `align.encode_words`, the one alignment rule; served by `ArrowRows`.
+
+Label sets come from Arrow compute (`unique` over the label column, the flattened tags).
+Other data (lists, DataFrames, files) keeps the Example path (`frames.read_table_data`).
+`datasets` / `pyarrow` are optional (polyhead[hf]) and imported only when such data is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from polyhead.data.example import Example
+from polyhead.data.frames import (
+    Columns,
+    TableData,
+    check_columns,
+    data_kind,
+    describe_columns,
+    read_table_data,
+    resolve_columns,
+    row_example,
+    splits_of,
+    table_of,
+)
+from polyhead.data.labels import LabelSet
+from polyhead.data.textfile import warn_repairs
+
+READ_VERSION = "1"  # bump when the canonical columns or their checks change
+BATCH = 1000  # rows per map batch (and per write)
+
+
+def cache_dir() -> Path:
+    """$POLYHEAD_CACHE/arrow, else ~/.cache/polyhead/arrow (the feature cache's root)."""
+    root = os.environ.get("POLYHEAD_CACHE") or Path.home() / ".cache" / "polyhead"
+    path = Path(root) / "arrow"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def digest(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def read_table(
+    data,
+    columns: Columns | None = None,
+    where: str = "data",
+    split_names: dict[str, str] | None = None,
+    strict_bio: bool = False,
+) -> TableData:
+    """`frames.read_table_data`, except that a `datasets.Dataset` (or a DatasetDict / dict of
+    them) stays in Arrow: its splits are `ArrowSplit`s over a memory-mapped, checked copy."""
+    by_split = splits_of(data, where, split_names or {})
+    if not all(data_kind(obj) == "dataset" for _, obj in by_split.values()):
+        return read_table_data(data, columns, where, split_names, strict_bio)
+    tables = {split: table_of(obj, label) for split, (label, obj) in by_split.items()}
+    chosen = resolve_columns(tables["train"], columns or Columns(), where)
+    splits: dict = {}
+    n_repaired = 0
+    for split, (label, obj) in by_split.items():
+        check_columns(tables[split], chosen, label)
+        splits[split] = _canonical(obj, chosen, tables[split].names, label, strict_bio)
+        n_repaired += splits[split].sum("repaired")
+    warn_repairs(where, n_repaired)
+    print_id = digest(*[(s, splits[s].dataset._fingerprint) for s in sorted(splits)])
+    for split in ("dev", "test"):
+        splits.setdefault(split, [])
+    return TableData(where, splits, chosen, describe_columns(tables["train"]), print_id)
+
+
+def _canonical(obj, chosen: dict, class_names: dict, where: str, strict: bool) -> ArrowSplit:
+    """The rows of one split as canonical columns, checked row by row (errors name the row
+    as the user indexes it: `data['train'][7]`), written once per input fingerprint."""
+    datasets = require_datasets()
+    names = {role: class_names.get(column) for role, column in chosen.items()}
+    key = digest(READ_VERSION, obj._fingerprint, chosen, names, strict)
+
+    def canonical(batch: dict, indices: list[int]) -> dict:
+        get = {role: batch[column] for role, column in chosen.items()}
+        out: dict[str, list] = {k: [] for k in CANONICAL}
+        for j, i in enumerate(indices):
+            ex, n = row_example(get, names, chosen, j, f"{where}[{i}]", strict)
+            for k, v in (("row", i), ("tokens", ex.tokens), ("text", ex.text)):
+                out[k].append(v)
+            for k, v in (("tags", ex.tags), ("label", ex.label), ("repaired", n)):
+                out[k].append(v)
+        return out
+
+    dataset = obj.with_format(None).map(
+        canonical,
+        batched=True,
+        batch_size=BATCH,
+        with_indices=True,
+        remove_columns=obj.column_names,
+        features=datasets.Features({k: _feature(datasets, kind) for k, kind in CANONICAL.items()}),
+        cache_file_name=str(cache_dir() / f"read-{key[:40]}.arrow"),
+        new_fingerprint=key[:32],
+        desc="polyhead: reading rows",
+    )
+    return ArrowSplit(dataset, where)
+
+
+CANONICAL = {
+    "row": "int64",  # the row as the user indexes it (messages, Example.source)
+    "tokens": "strings",
+    "text": "string",
+    "tags": "strings",  # null without a tags column
+    "label": "string",  # null when unlabelled
+    "repaired": "int32",  # tags BIO-repaired in this row
+}
+
+
+def _feature(datasets, kind: str):
+    if kind == "strings":
+        return datasets.Sequence(datasets.Value("string"))
+    return datasets.Value(kind)
+
+
+def require_datasets():
+    try:
+        import datasets  # optional (polyhead[hf]); only data that is already Arrow gets here
+    except ImportError as e:  # pragma: no cover - the caller passed a datasets object
+        raise ImportError(
+            "Arrow data needs the datasets package: pip install 'polyhead[hf]'"
+        ) from e
+    return datasets
+
+
+class ArrowSplit(Sequence):
+    """One split of canonical rows, memory-mapped; a read-only sequence of Examples built one
+    at a time (evaluation reads the gold labels this way). Training never builds them: it
+    tokenizes `dataset` with `Dataset.map` (polyhead.data.rows.encode_source)."""
+
+    def __init__(self, dataset, where: str):
+        self.dataset, self.where = dataset, where
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.select(range(len(self))[i])
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self._example(self.dataset[i])
+
+    def __iter__(self):
+        for batch in self.dataset.iter(batch_size=BATCH):
+            for j in range(len(batch["row"])):
+                yield self._example({k: v[j] for k, v in batch.items()})
+
+    def _example(self, row: dict) -> Example:
+        source = f"{self.where}[{row['row']}]"
+        return Example(row["tokens"], row["tags"], row["label"], text=row["text"], source=source)
+
+    def select(self, indices) -> ArrowSplit:
+        """These rows (an index mapping over the same memory-mapped file, not a copy)."""
+        import numpy as np
+
+        return ArrowSplit(self.dataset.select(np.asarray(indices, dtype=np.int64)), self.where)
+
+    def column(self, name: str):
+        """One column as Arrow (the split's row selection applied)."""
+        return self.dataset.with_format("arrow")[name]
+
+    def sum(self, name: str) -> int:
+        import pyarrow.compute as pc
+
+        return int(pc.sum(self.column(name)).as_py() or 0) if len(self) else 0
+
+    def lacks(self, role: str) -> bool:
+        """Some row has no label (`label`) or no tags (`tags`)."""
+        return self.column(role).null_count > 0
+
+    def label_set(self, kind: str) -> LabelSet:
+        """The task's labels, as `LabelSet.for_sentences` / `for_tags` would find them, from
+        the distinct values (Arrow compute: no Python object per row)."""
+        import pyarrow.compute as pc
+
+        if kind == "sentence":
+            return LabelSet(sorted(pc.unique(self.column("label")).drop_null().to_pylist()))
+        tags = pc.unique(pc.list_flatten(self.column("tags"))).drop_null().to_pylist()
+        return LabelSet.for_tag_names(tags)
