@@ -3,8 +3,6 @@ the rule that no entity ends in punctuation the training data split off."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -122,8 +120,8 @@ def test_detect_words_mode(word_lists, mode):
 
 
 @pytest.mark.slow
-def test_detect_words_mode_on_real_data():
-    data = Path("/work/shared/data")
+def test_detect_words_mode_on_real_data(shared_data):
+    data = shared_data
     wnut = read_examples(data / "wnut17" / "wnut17train.conll")
     massive = read_examples(data / "massive_en_us" / "en-US.jsonl")
     banking = read_examples(data / "banking77" / "train.csv", label_field="category")
