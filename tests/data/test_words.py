@@ -3,6 +3,8 @@ the rule that no entity ends in punctuation the training data split off."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -98,6 +100,19 @@ def test_whitespace_mode_is_the_readers_split(text):
     """Training readers split with example.split_words; prediction must split the same way.
     (U+001C..U+001F, separators Python counts as space and Unicode does not, differ.)"""
     assert split_words(text, "whitespace") == example_split_words(text)
+
+
+def test_jsonl_entities_land_on_the_words_of_the_mode(tmp_path):
+    path = tmp_path / "a.jsonl"
+    record = {"text": "I flew to Paris, then Rome.", "entities": [[10, 15, "LOC"], [22, 26, "LOC"]]}
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    punct = read_examples(path, words_mode="punct")[0]
+    assert punct.tokens[3:5] == ["Paris", ","] and punct.tags[3:5] == ["B-LOC", "O"]
+    assert punct.offsets[3] == (10, 15)
+    whitespace = read_examples(path)[0]
+    assert whitespace.tokens[3] == "Paris," and whitespace.tags[3] == "B-LOC"
+    with pytest.raises(ValueError, match="unknown words mode 'auto'"):
+        read_examples(path, words_mode="auto")
 
 
 # --- auto --------------------------------------------------------------------------------
