@@ -224,6 +224,13 @@ def test_strict_bio_names_the_tag_as_written(tmp_path, caplog):
     assert "1 I- tags did not continue a span" in caplog.text
 
 
+def test_strict_bio_reads_an_io_looking_file_as_broken_bio(tmp_path):
+    path = _conll(tmp_path, ["O", "I-LOC"])
+    assert read_examples(path)[0].tags == ["O", "B-LOC"]  # auto: IO, nothing to repair
+    with pytest.raises(DataError, match=r":2: tag 2 is 'I-LOC' but does not continue a LOC"):
+        read_examples(path, strict_bio=True)
+
+
 # --- seqeval -------------------------------------------------------------------------------
 
 

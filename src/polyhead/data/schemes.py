@@ -3,13 +3,13 @@
 Everything inside polyhead is BIO: readers detect a file's scheme (or take the one given),
 convert its tags with `to_bio`, and `from_bio` writes predictions back in the user's scheme.
 
-| scheme | prefixes   | an entity starts with           | single-word entity | last word |
-|--------|------------|---------------------------------|--------------------|-----------|
-| bio    | B I        | B                               | B                  | B or I    |
-| iob1   | B I        | I; B only right after its type  | I (or B)           | B or I    |
-| bioes  | B I E S    | B                               | S                  | E         |
-| bilou  | B I L U    | B                               | U                  | L         |
-| io     | I          | I (adjacent entities of a type merge) | I            | I         |
+| scheme | prefixes | an entity starts with                 | one-word entity | last word |
+|--------|----------|---------------------------------------|-----------------|-----------|
+| bio    | B I      | B                                     | B               | B or I    |
+| iob1   | B I      | I; B only right after its own type    | I (or B)        | B or I    |
+| bioes  | B I E S  | B                                     | S               | E         |
+| bilou  | B I L U  | B                                     | U               | L         |
+| io     | I        | I (adjacent entities of a type merge) | I               | I         |
 """
 
 from __future__ import annotations
@@ -175,29 +175,25 @@ def from_bio(tags: Sequence[str], scheme: str) -> list[str]:
     scheme = scheme_name(scheme)
     bio, _ = repair_bio(tags)
     spans = [parse_tag(tag, "BI") for tag in bio]
-    out = []
+    out, prev = [], ""
     for i, (prefix, kind) in enumerate(spans):
         continued = i + 1 < len(spans) and spans[i + 1] == ("I", kind)
-        if prefix == "O":
-            out.append("O")
-            continue
-        if scheme == "io" or (scheme == "iob1" and prefix == "B" and _prev_kind(spans, i) != kind):
-            prefix = "I"
-        elif scheme in _ENDS and not continued:
-            prefix = _ENDS[scheme][prefix == "B"]
-        out.append(f"{prefix}-{kind}")
+        if prefix != "O":
+            if scheme == "io" or (scheme == "iob1" and prev != kind):
+                prefix = "I"  # iob1 keeps B only where an entity follows one of its type
+            elif scheme in _ENDS and not continued:
+                prefix = _ENDS[scheme][prefix == "B"]
+        out.append("O" if prefix == "O" else f"{prefix}-{kind}")
+        prev = kind
     return out
-
-
-def _prev_kind(spans: list[tuple[str, str]], i: int) -> str:
-    return spans[i - 1][1] if i else ""
 
 
 def seqeval_mode(scheme: str) -> dict:
     """Keyword arguments for seqeval's metrics on tags written in `scheme`.
 
-    bioes and bilou need seqeval's strict mode with their scheme (its default conlleval mode
-    knows neither E nor L); bio, iob1 and io are read right by the default mode.
+    bioes and bilou get seqeval's strict mode with their scheme: the default (conlleval)
+    mode does not know L- and U- at all, and strict mode refuses ill-formed entities in
+    either. bio, iob1 and io are read right by the default mode.
     """
     scheme = scheme_name(scheme)
     strict = {"bioes": IOBES, "bilou": BILOU}
@@ -214,9 +210,14 @@ def tags_to_bio(
     """All tag sequences of one file, in BIO: the scheme detected (`auto`) or checked, logged
     once, the tags converted, and I-X that continue nothing repaired (one warning for the
     file) or refused (`strict_bio`). `lines[s][t]` is the file line of tag t of sequence s.
+
+    With `strict_bio`, `auto` never picks iob1 or io: their I-X starting a span is exactly
+    what strict BIO refuses, and a file with no B-X after O cannot tell them from broken BIO.
     """
     if tag_scheme == "auto":
         scheme = detect_scheme(tag_sequences, path, lines)
+        if strict_bio and scheme in ("iob1", "io"):
+            scheme = "bio"
     else:
         scheme = scheme_name(tag_scheme)
         check_scheme(tag_sequences, scheme, path, lines)
