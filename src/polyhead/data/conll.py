@@ -29,9 +29,9 @@ def read_conll(
         examples.append(Example(tokens, tags, source=f"{path}:{rows[0][0]}"))
     if n_cols > 1:
         lines = [[number for number, _ in rows] for rows in sentences]
-        bio = tags_to_bio(path, [ex.tags for ex in examples], lines, tag_scheme, strict_bio)
+        bio, scheme = tags_to_bio(path, [ex.tags for ex in examples], lines, tag_scheme, strict_bio)
         for ex, tags in zip(examples, bio, strict=True):
-            ex.tags = tags
+            ex.tags, ex.tag_scheme = tags, scheme
     return examples
 
 

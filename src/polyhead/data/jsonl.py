@@ -175,9 +175,9 @@ def read_jsonl(
     if tagged:
         tags = [ex.tags for ex, _ in tagged]
         lines = [[number] * len(t) for (_, number), t in zip(tagged, tags, strict=True)]
-        bio = tags_to_bio(path, tags, lines, tag_scheme, strict_bio)
+        bio, scheme = tags_to_bio(path, tags, lines, tag_scheme, strict_bio)
         for (ex, _), ex_tags in zip(tagged, bio, strict=True):
-            ex.tags = ex_tags
+            ex.tags, ex.tag_scheme = ex_tags, scheme
     return examples
 
 

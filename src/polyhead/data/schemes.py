@@ -206,10 +206,12 @@ def tags_to_bio(
     lines: Sequence[Sequence[int]],
     tag_scheme: str = "auto",
     strict_bio: bool = False,
-) -> list[list[str]]:
-    """All tag sequences of one file, in BIO: the scheme detected (`auto`) or checked, logged
-    once, the tags converted, and I-X that continue nothing repaired (one warning for the
-    file) or refused (`strict_bio`). `lines[s][t]` is the file line of tag t of sequence s.
+) -> tuple[list[list[str]], str]:
+    """All tag sequences of one file, in BIO, and the scheme they were written in: the
+    scheme detected (`auto`) or checked, logged once, the tags converted, and I-X that
+    continue nothing repaired (one warning for the file) or refused (`strict_bio`).
+    `lines[s][t]` is the file line of tag t of sequence s. Readers keep the scheme on each
+    Example (`tag_scheme`), so evaluation scores in its seqeval mode.
 
     With `strict_bio`, `auto` never picks iob1 or io: their I-X starting a span is exactly
     what strict BIO refuses, and a file with no B-X after O cannot tell them from broken BIO.
@@ -231,4 +233,4 @@ def tags_to_bio(
         out.append(bio)
         n_repaired += n
     warn_repairs(path, n_repaired)
-    return out
+    return out, scheme

@@ -62,9 +62,9 @@ def _read_folder(
     if tag_lines is not None:
         tags = [ex.tags for ex in examples]
         numbers = [[i + 1] * len(t) for i, t in enumerate(tags)]
-        bio = tags_to_bio(folder / TAGS, tags, numbers, tag_scheme, strict_bio)
+        bio, scheme = tags_to_bio(folder / TAGS, tags, numbers, tag_scheme, strict_bio)
         for ex, ex_tags in zip(examples, bio, strict=True):
-            ex.tags = ex_tags
+            ex.tags, ex.tag_scheme = ex_tags, scheme
     return examples
 
 
