@@ -97,7 +97,11 @@ def evaluate(
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.report.tables import print_metrics
 
-    metrics = evaluate_examples(MultiTaskModel.load(artifact), examples, where=str(data))
+    model = MultiTaskModel.load(artifact)
+    if model.spec.words != "whitespace":  # a JSONL `text` split into the model's own words
+        examples = read_examples(data, format=fmt, words_mode=model.spec.words)
+        examples = [ex for ex in examples if ex.split == split] if split else examples
+    metrics = evaluate_examples(model, examples, where=str(data))
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:

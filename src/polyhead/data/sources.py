@@ -15,9 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from polyhead.data.example import Example
 from polyhead.data.readers import read_examples
+from polyhead.data.schemes import TAG_SCHEMES
+from polyhead.data.words import MODES as WORDS_MODES
 from polyhead.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
+DEFAULT_STRIDE = 8  # words shared by neighbouring windows of a long token-task example
 
 
 class DataSource(BaseModel):
@@ -37,6 +40,18 @@ class DataSource(BaseModel):
     text_field: str = "text"
     label_field: str = "label"
     strict_bio: bool = False
+    tag_scheme: Literal[TAG_SCHEMES] = Field(
+        "auto", description="how token tags are written; auto detects it per file (logged)"
+    )
+    words: Literal[WORDS_MODES] | None = Field(
+        None, description="how a JSONL `text` becomes words; None: model.words, else whitespace"
+    )
+    windows: bool = Field(
+        True,
+        description="token tasks: an example longer than max_length becomes overlapping "
+        "windows, so every word trains and is scored once; false truncates it",
+    )
+    stride: int = Field(DEFAULT_STRIDE, ge=1, description="words shared by neighbouring windows")
     dev_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="carve dev from train")
     max_train_examples: int | None = Field(None, gt=0)
     max_eval_examples: int | None = Field(None, gt=0)
@@ -46,6 +61,10 @@ class DataSource(BaseModel):
         if not (self.path or self.train):
             raise ValueError("give `path` (one file with splits) or `train` (and dev/test)")
         return self
+
+    def window_stride(self) -> int:
+        """Words shared by neighbouring windows; 0: no windows (truncate at max_length)."""
+        return self.stride if self.windows else 0
 
     def key(self) -> tuple:
         """Tasks with the same key label the same sentences (e.g. intent + slots)."""
@@ -79,6 +98,8 @@ def _read(src: DataSource, path: str) -> list[Example]:
         text_field=src.text_field,
         label_field=src.label_field,
         strict_bio=src.strict_bio,
+        tag_scheme=src.tag_scheme,
+        words_mode=src.words or "whitespace",
     )
 
 
