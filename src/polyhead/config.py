@@ -207,6 +207,13 @@ class RunConfig(_Strict):
             )
         self._check_guard()
         self._words_of_sources()
+        for name, task in self.tasks.items():
+            if task.kind != "token" and self.source(name).context == "document":
+                raise ConfigError(
+                    f"tasks.{name}",
+                    "data.context: document is for token tasks (neighbouring sentences "
+                    "would change a sentence label's input); give this task its own data",
+                )
         return self
 
     def _words_of_sources(self) -> None:

@@ -120,7 +120,7 @@ def test_a_sentence_only_source_is_never_windowed():
     assert len(rows) == 1
 
 
-def _oracle_logits(batch, examples, labels: LabelSet) -> torch.Tensor:
+def _oracle_logits(batch, examples, labels: LabelSet, task: str = "slots") -> torch.Tensor:
     """(B, T, L) logits whose argmax at a word is its gold label in the rows that label it
     and a wrong label in every other row holding it: only the owning window is right."""
     n = len(labels.names)
@@ -131,7 +131,7 @@ def _oracle_logits(batch, examples, labels: LabelSet) -> torch.Tensor:
         for t, w in enumerate(words):
             if w >= 0:
                 gold = labels.id(examples[i].tags[w])
-                owned = batch["labels.slots"][b, t] != IGNORE_INDEX
+                owned = batch[f"labels.{task}"][b, t] != IGNORE_INDEX
                 target[b, t] = gold if owned else (gold + 1) % n
     return torch.nn.functional.one_hot(target, n).float()
 

@@ -161,7 +161,8 @@ def read_jsonl(
     tag_scheme: str = "auto",
     words_mode: str = "whitespace",
 ) -> list[Example]:
-    """Objects with `text` or `tokens`, optional `label`, `split`, and `tags` or `entities`.
+    """Objects with `text` or `tokens`, optional `label`, `split`, `doc_id` (the document a
+    sentence belongs to, in order), and `tags` or `entities`.
 
     `tags` may be in any scheme of data/schemes.py (read as BIO); `entities` give BIO.
     A `text` is split into words by `words_mode` (data/words.py).
@@ -198,6 +199,8 @@ def _jsonl_example(
         ex = Example(words, text=text, offsets=offsets)
     ex.label = None if label is None else str(label)
     ex.split = field(record, "split", str, where, required=False)
+    document = field(record, "doc_id", (str, int), where, required=False)
+    ex.document = None if document is None else str(document)
     ex.source = f"{where[0]}:{where[1]}"
     ex.tags = _tags(record, ex, where)
     return ex

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from polyhead.data.align import IGNORE_INDEX, encode_words
+from polyhead.data.context import encode_in_context
 from polyhead.data.labels import LabelSet
 from polyhead.data.sources import SourceData
 from polyhead.data.windows import owned_positions, window_numbers
@@ -71,10 +72,13 @@ def encode_source(
     max_length: int,
     stats: EncodeStats | None = None,
     stride: int = 0,
+    context: str = "sentence",
 ) -> list[dict]:
     """Rows with input ids, word ids and `labels.<task>` for every task in `kinds` (ignored
     where this source does not label the task). `stride` > 0: long examples of a source with
-    a token task become windows sharing `stride` words; 0 truncates them."""
+    a token task become windows sharing `stride` words; 0 truncates them. `context`
+    "document": neighbouring sentences of the document fill a token task's window
+    (polyhead.data.context)."""
     examples = src.splits[split]
     token_tasks = [t for t in src.tasks if kinds[t] == "token"]
     tag_ids = None
@@ -82,9 +86,11 @@ def encode_source(
         ls = labels[token_tasks[0]]
         tag_ids = [[ls.id(t) if t in ls else IGNORE_INDEX for t in ex.tags] for ex in examples]
     stride = stride if token_tasks else 0
-    enc = encode_words(
-        tokenizer, [ex.tokens for ex in examples], max_length, tags=tag_ids, stride=stride
-    )
+    if context == "document" and token_tasks:
+        enc = encode_in_context(tokenizer, examples, max_length, tags=tag_ids, stride=stride)
+    else:
+        words = [ex.tokens for ex in examples]
+        enc = encode_words(tokenizer, words, max_length, tags=tag_ids, stride=stride)
     if enc.labels is not None and stride:
         enc.labels = _owned_labels(enc)
     if stats is not None:

@@ -52,6 +52,11 @@ class DataSource(BaseModel):
         "windows, so every word trains and is scored once; false truncates it",
     )
     stride: int = Field(DEFAULT_STRIDE, ge=1, description="words shared by neighbouring windows")
+    context: Literal["sentence", "document"] = Field(
+        "sentence",
+        description="token tasks: document fills a sentence's window with its neighbours in "
+        "the same document (CoNLL -DOCSTART-, JSONL doc_id); they carry no loss (FLERT)",
+    )
     dev_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="carve dev from train")
     max_train_examples: int | None = Field(None, gt=0)
     max_eval_examples: int | None = Field(None, gt=0)

@@ -50,6 +50,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
                     self.cfg.model.max_length,
                     stats,
                     stride=s.config.window_stride(),
+                    context=s.config.context,
                 )
                 for s in self.sources
             ]
