@@ -18,6 +18,7 @@ from polyhead.errors import ConfigError, DataError
 from polyhead.model.multitask import MultiTaskModel
 from tests.conftest import demo_raw
 from tests.data.test_align import tokenizer
+from tests.data.test_context import _conll as conll_documents
 from tests.test_predict_words import RULE, RulePredictor
 
 # CoNLL-style words: punctuation is its own word, as in CoNLL-2003 and WNUT-17.
@@ -143,3 +144,15 @@ def test_bioes_data_is_scored_strictly(tmp_path, scheme, mode, f1):
     metrics = _score_with(examples, pred)
     assert metrics["entity_mode"] == mode
     assert metrics["f1"] == pytest.approx(f1)
+
+
+def test_document_context_reaches_the_training_rows(tiny_bert, tmp_path):
+    train = conll_documents(tmp_path / "docs.conll")
+    plain, _, _ = prepare(_token_config(tiny_bert, train))
+    data, _, _ = prepare(_token_config(tiny_bert, train, data={"context": "document"}))
+    rows, plain_rows = data.rows("train")[0], plain.rows("train")[0]
+    assert len(rows) == len(plain_rows) == 5
+    for row, plain_row in zip(rows, plain_rows, strict=True):
+        own = [w for w in row["word_ids"] if w >= 0]
+        assert own == [w for w in plain_row["word_ids"] if w >= 0]
+        assert len(row["input_ids"]) > len(plain_row["input_ids"])  # neighbours fill it
