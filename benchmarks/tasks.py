@@ -31,7 +31,7 @@ from common import format_table, machine, shared_data, versions, write_json  # n
 from polyhead.config import validate_config  # noqa: E402
 from polyhead.data.align import encode_words  # noqa: E402
 from polyhead.data.readers import read_examples  # noqa: E402
-from polyhead.data.sources import DEFAULT_STRIDE  # noqa: E402
+from polyhead.data.sources import WINDOW_STRIDE  # noqa: E402
 from polyhead.engine.evaluation import evaluate_examples  # noqa: E402
 from polyhead.engine.train import train  # noqa: E402
 from polyhead.model.backbone import default_model_path, load_tokenizer_for  # noqa: E402
@@ -121,7 +121,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("task", choices=["wnut"])
     p.add_argument("--max-length", type=int, default=32)
-    p.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help="words shared by windows")
+    p.add_argument("--stride", type=int, default=WINDOW_STRIDE, help="words shared by windows")
     p.add_argument("--max-train", type=int, default=None, help="seeded train subset (all: 3394)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)

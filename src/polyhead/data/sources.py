@@ -20,7 +20,9 @@ from polyhead.data.words import MODES as WORDS_MODES
 from polyhead.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
-DEFAULT_STRIDE = 8  # words shared by neighbouring windows of a long token-task example
+# Words shared by neighbouring training windows of a long token-task example (prediction
+# windows are the tokenizer's, in tokens: polyhead.predict.DEFAULT_STRIDE).
+WINDOW_STRIDE = 8
 
 
 class DataSource(BaseModel):
@@ -51,7 +53,7 @@ class DataSource(BaseModel):
         description="token tasks: an example longer than max_length becomes overlapping "
         "windows, so every word trains and is scored once; false truncates it",
     )
-    stride: int = Field(DEFAULT_STRIDE, ge=1, description="words shared by neighbouring windows")
+    stride: int = Field(WINDOW_STRIDE, ge=1, description="words shared by neighbouring windows")
     context: Literal["sentence", "document"] = Field(
         "sentence",
         description="token tasks: document fills a sentence's window with its neighbours in "

@@ -16,7 +16,7 @@ from polyhead.data.align import first_subword_mask, first_subwords
 from polyhead.data.labels import LabelSet
 from polyhead.data.rows import batches_in_order, encode_source
 from polyhead.data.schemes import seqeval_mode
-from polyhead.data.sources import DEFAULT_STRIDE, SourceData
+from polyhead.data.sources import WINDOW_STRIDE, SourceData
 from polyhead.data.windows import merge_owned, word_margins
 from polyhead.errors import PolyheadError
 from polyhead.model.crf import compact
@@ -53,7 +53,8 @@ class PredictionCollector:
         margins = [word_margins(words) for words in batch["word_ids"].tolist()]
         for task in self.preds[source]:
             if self.kinds[task] == "sentence":
-                rows = torch.softmax(logits[task].float(), -1).cpu()  # (B, L)
+                probs = torch.softmax(logits[task].float(), -1).cpu()  # (B, L)
+                rows = [p.clone() for p in probs]  # own storage: a DDP gather pickles each
             elif task in self.crfs:
                 firsts = first_subword_mask(batch["word_ids"])  # (B, T)
                 decoded = self.crfs[task].decode(*compact(logits[task], firsts))
@@ -185,7 +186,7 @@ def score(
 
 
 def evaluate_examples(
-    model, examples, batch_size: int = 64, where: str = "data", stride: int = DEFAULT_STRIDE
+    model, examples, batch_size: int = 64, where: str = "data", stride: int = WINDOW_STRIDE
 ) -> dict:
     """Metrics of a loaded model on examples: every task the examples label is scored. Long
     token-task examples are windows sharing `stride` words (0: truncated at max_length)."""
