@@ -51,7 +51,7 @@ def _gradual(bert4):
         bert4,
         plan={"strategy": "gradual", "unfreeze_every": 1},
         trainer={"epochs": 2},
-        data={"max_train_examples": 16},
+        data={"max_train_examples": 16, "max_eval_examples": 8},
         **SHORT,
     )
 
