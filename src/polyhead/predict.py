@@ -7,6 +7,11 @@ Long inputs are split into overlapping windows by the fast tokenizer itself
 prediction of the window where it sits furthest from an edge; sentence probabilities are
 averaged over a text's windows. The embedding is the first window's, as sentence-transformers
 truncates.
+
+Raw text becomes words by the model's own words mode (`spec.words`, decided at training from
+its training words; polyhead.data.words), so "Paris," is "Paris" "," for a model trained on
+CoNLL-style words, and Chinese is one word per character. No entity ends in punctuation the
+training words split off (`spec.split_off`). Entity offsets index the original text.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ import numpy as np
 import torch
 
 from polyhead.data.align import first_subwords
-from polyhead.data.example import split_words
 from polyhead.data.rows import MODEL_INPUTS
+from polyhead.data.words import split_words, trim_entity_punctuation
 from polyhead.evaluate import entities_from_tags
 
 DEFAULT_STRIDE = 32  # tokens shared by neighbouring windows of a long text
@@ -63,9 +68,8 @@ def model_inputs(enc) -> dict[str, torch.Tensor]:
 def tokenize(model, texts: list[str], stride: int = DEFAULT_STRIDE) -> dict[str, torch.Tensor]:
     """Model inputs for `texts` (one row per window; one per text unless a text is longer
     than max_length), e.g. to call `model(batch)` or trace an export."""
-    enc, _ = encode_words_batch(
-        model.tokenizer, [split_words(t)[0] for t in texts], model.spec.max_length, stride
-    )
+    words = [split_words(t, model.spec.words)[0] for t in texts]
+    enc, _ = encode_words_batch(model.tokenizer, words, model.spec.max_length, stride)
     return model_inputs(enc)
 
 
@@ -81,7 +85,7 @@ def encode(model, texts: list[str], batch_size: int = 64, progress: bool = False
     model.eval()
     out = np.zeros((len(texts), model.hidden_size), dtype=np.float32)
     for idx in length_sorted_batches(texts, batch_size, progress, "embedding"):
-        words = [split_words(texts[i])[0] for i in idx]
+        words = [split_words(texts[i], model.spec.words)[0] for i in idx]
         enc, owner = encode_words_batch(
             model.tokenizer, words, model.spec.max_length, DEFAULT_STRIDE
         )
@@ -102,7 +106,7 @@ class Predictor:
         self.crfs = model.crf_heads()  # these token tasks keep raw scores for Viterbi
 
     def predict(self, texts: list[str], embeddings: bool = False) -> list[dict]:
-        words = [split_words(t) for t in texts]
+        words = [split_words(t, self.model.spec.words) for t in texts]
         results: list[dict] = [None] * len(texts)  # type: ignore[list-item]
         for idx in length_sorted_batches(texts, self.batch_size):
             raw = self._run([words[i][0] for i in idx])
@@ -169,6 +173,7 @@ class Predictor:
                     else raw[task].argmax(-1).tolist()
                 )
                 tags = [names[int(i)] for i in ids] if words else []
+                tags = trim_entity_punctuation(words, tags, self.model.spec.split_off)
                 item[task] = entities_from_tags(words, tags, offsets, text=text)
         if embeddings:
             item["embedding"] = [round(float(x), 6) for x in raw["embedding"]]
