@@ -95,7 +95,9 @@ class Model:
         data (a list, DataFrame, Dataset, DatasetDict, dict of splits). From several splits,
         `split` (default: test, else dev, else train) is scored."""
         if isinstance(data, str | Path):
-            return evaluate_examples(self.module, read_examples(data), where=str(data))
+            # a JSONL `text` is split into words as this model splits them
+            examples = read_examples(data, words_mode=self.module.spec.words)
+            return evaluate_examples(self.module, examples, where=str(data))
         source = data_section(data, {"columns": dict(columns or {})})
         if not isinstance(source, DataSource):  # source fields, e.g. {"hf": "banking77"}
             try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+from seqeval.scheme import IOB2
 from sklearn.metrics import f1_score as sk_f1_score
 
 # The metric a task is ranked by, per task kind.
@@ -34,9 +35,15 @@ def sentence_metrics(
     }
 
 
-def token_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict:
-    """Entity-level micro precision/recall/F1 (seqeval, conlleval rules), per-type scores
-    and token accuracy. Pass word-level BIO tags: no subword or -100 positions."""
+def token_metrics(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], strict: bool = False
+) -> dict:
+    """Entity-level micro precision/recall/F1 (seqeval), per-type scores and token accuracy.
+    Pass word-level BIO tags: no subword or -100 positions.
+
+    Default: the conlleval rules (an I-X that continues nothing starts an entity).
+    `strict`: seqeval's strict IOB2 mode, where only B-X starts an entity: on BIO tags this
+    is what strict BIOES/BILOU scoring gives on the same tags written in those schemes."""
     _same_length(gold, pred, "sentences")
     for i, (g, p) in enumerate(zip(gold, pred, strict=True)):
         if len(g) != len(p):
@@ -44,21 +51,23 @@ def token_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) 
     gold, pred = [list(g) for g in gold], [list(p) for p in pred]
     n_tokens = sum(len(g) for g in gold)
     right = sum(a == b for g, p in zip(gold, pred, strict=True) for a, b in zip(g, p, strict=True))
+    mode = {"mode": "strict", "scheme": IOB2} if strict else {}
     return {
-        "precision": float(precision_score(gold, pred, zero_division=0)),
-        "recall": float(recall_score(gold, pred, zero_division=0)),
-        "f1": float(f1_score(gold, pred, zero_division=0)),
+        "precision": float(precision_score(gold, pred, zero_division=0, **mode)),
+        "recall": float(recall_score(gold, pred, zero_division=0, **mode)),
+        "f1": float(f1_score(gold, pred, zero_division=0, **mode)),
         "accuracy": right / n_tokens if n_tokens else 0.0,
         "n": len(gold),
         "n_tokens": n_tokens,
-        "per_type": _per_type(gold, pred),
+        "per_type": _per_type(gold, pred, mode),
+        "entity_mode": "strict" if strict else "conlleval",
     }
 
 
-def _per_type(gold: list[list[str]], pred: list[list[str]]) -> dict[str, dict]:
+def _per_type(gold: list[list[str]], pred: list[list[str]], mode: dict) -> dict[str, dict]:
     if all(t == "O" for seq in (*gold, *pred) for t in seq):
         return {}  # seqeval's report averages over no types and warns
-    report = classification_report(gold, pred, output_dict=True, zero_division=0)
+    report = classification_report(gold, pred, output_dict=True, zero_division=0, **mode)
     return {
         kind: {
             "precision": float(r["precision"]),

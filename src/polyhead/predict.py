@@ -8,6 +8,11 @@ prediction of the window where it sits furthest from an edge; sentence probabili
 averaged over a text's windows. The embedding is the first window's, as sentence-transformers
 truncates.
 
+Raw text becomes words by the model's own words mode (`spec.words`, decided at training from
+its training words; polyhead.data.words), so "Paris," is "Paris" "," for a model trained on
+CoNLL-style words, and Chinese is one word per character. No entity ends in punctuation the
+training words split off (`spec.split_off`). Entity offsets index the original text.
+
 `Predictor.predict` is three steps a scheduler can also take apart (the server does, so a long
 text's windows take turns with other requests): `prepare` (texts -> words and unpadded
 windows, each naming its text), `run` (any windows, of any texts -> one output per window: one
@@ -22,8 +27,8 @@ import numpy as np
 import torch
 
 from polyhead.data.align import first_subwords
-from polyhead.data.example import split_words
 from polyhead.data.rows import MODEL_INPUTS
+from polyhead.data.words import split_words, trim_entity_punctuation
 from polyhead.evaluate import entities_from_tags
 
 DEFAULT_STRIDE = 32  # tokens shared by neighbouring windows of a long text
@@ -131,9 +136,8 @@ def model_inputs(enc) -> dict[str, torch.Tensor]:
 def tokenize(model, texts: list[str], stride: int = DEFAULT_STRIDE) -> dict[str, torch.Tensor]:
     """Model inputs for `texts` (one row per window; one per text unless a text is longer
     than max_length), e.g. to call `model(batch)` or trace an export."""
-    enc, _ = encode_words_batch(
-        model.tokenizer, [split_words(t)[0] for t in texts], model.spec.max_length, stride
-    )
+    words = [split_words(t, model.spec.words)[0] for t in texts]
+    enc, _ = encode_words_batch(model.tokenizer, words, model.spec.max_length, stride)
     return model_inputs(enc)
 
 
@@ -154,7 +158,7 @@ def encode(model, texts: list[str], batch_size: int = 64, progress: bool = False
     model.eval()
     out = np.zeros((len(texts), model.hidden_size), dtype=np.float32)
     for idx in length_sorted_batches(texts, batch_size, progress, "embedding"):
-        words = [split_words(texts[i])[0] for i in idx]
+        words = [split_words(texts[i], model.spec.words)[0] for i in idx]
         enc, owner = encode_words_batch(
             model.tokenizer, words, model.spec.max_length, DEFAULT_STRIDE
         )
@@ -189,7 +193,7 @@ class Predictor:
         """Words and unpadded windows of `texts` (no model call)."""
         if not texts:
             return Prepared([], [], [])
-        words = [split_words(t) for t in texts]
+        words = [split_words(t, self.model.spec.words) for t in texts]
         tok, max_len = self.tokenizer, self.model.spec.max_length
         enc = _tokenize_windows(tok, [w for w, _ in words], max_len, self.stride)
         owner = enc["overflow_to_sample_mapping"]
@@ -292,6 +296,7 @@ class Predictor:
                     else raw[task].argmax(-1).tolist()
                 )
                 tags = [names[int(i)] for i in ids] if words else []
+                tags = trim_entity_punctuation(words, tags, self.model.spec.split_off)
                 item[task] = entities_from_tags(words, tags, offsets, text=text)
         if embeddings:
             item["embedding"] = embedding_values(raw["embedding"])

@@ -51,7 +51,7 @@ def test_conll_sentences_docstart_tab_separator_crlf_and_bom(tmp_path):
 def test_conll_tag_column_and_single_column(tmp_path):
     path = write(tmp_path / "a.txt", "EU NNP B-ORG\nrejects VBZ O\n")
     assert read_examples(path)[0].tags == ["B-ORG", "O"]
-    assert_error(path, 1, "tag 'NNP' is not BIO", tag_column=1)
+    assert_error(path, 1, "tag 1 is 'NNP'; expected O, B-<type>, I-<type>, E-", tag_column=1)
     tokens_only = write(tmp_path / "b.conll", "hello\nworld\n\nagain\n")
     examples = read_examples(tokens_only)
     assert [ex.tokens for ex in examples] == [["hello", "world"], ["again"]]
@@ -82,7 +82,7 @@ def test_conll_strict_bio_names_the_tag_line(tmp_path):
     ("content", "line", "expected"),
     [
         ("a\tO\nb\n", 2, "1 columns; expected 2"),
-        ("a\tO\n\nb\tPER\n", 3, "tag 'PER' is not BIO; expected O, B-<type> or I-<type>"),
+        ("a\tO\n\nb\tPER\n", 3, "tag 1 is 'PER'; expected O, B-<type>, I-<type>, E-<type>"),
         (b"a\tO\n\nb\xff\tO\n", 3, "byte 0xff is not valid UTF-8; expected UTF-8"),
         ("", 1, "file is empty; expected at least one example"),
         (" \n\t\n", 1, "file is empty"),

@@ -243,7 +243,8 @@ def test_cli_missing_config_and_bad_data(tmp_path):
     proc = polyhead("evaluate", tmp_path / "no-model", "--data", bad)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == (
-        f"error: {bad}:2: tag 'PER' is not BIO; expected O, B-<type> or I-<type>"
+        f"error: {bad}:2: tag 2 is 'PER'; expected O, B-<type>, I-<type>, E-<type>, "
+        "S-<type>, L-<type> or U-<type>"
     )
 
 

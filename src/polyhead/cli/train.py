@@ -143,6 +143,8 @@ def evaluate(
     from polyhead.report.tables import print_metrics
 
     model = MultiTaskModel.load(resolve_model(artifact, revision), verify=verify)
+    if model.spec.words != "whitespace":  # a JSONL `text` split into the model's own words
+        examples = read_examples(data, format=fmt, split=split, words_mode=model.spec.words)
     metrics = evaluate_examples(model, examples, where=str(data))
     if as_json:
         print(json.dumps(json_safe(metrics), indent=2, allow_nan=False))

@@ -4,12 +4,15 @@ reads them from YAML)."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from polyhead.data.sources import DataSource
+from polyhead.data.words import detect_words_mode, split_off_punctuation
 from polyhead.errors import ConfigError
 from polyhead.model.spec import (
     TASK_NAME,
@@ -19,6 +22,8 @@ from polyhead.model.spec import (
     TaskSettings,
     TaskSpec,
 )
+
+log = logging.getLogger("polyhead")
 
 # The training strategies (polyhead.plan.strategies has one function for each name).
 StrategyName = Literal[
@@ -262,7 +267,24 @@ class RunConfig(_Strict):
                 "task names are identifiers (letters, digits, '_' and '-', not first a digit)",
             )
         self._check_guard()
+        self._words_of_sources()
+        for name, task in self.tasks.items():
+            if task.kind != "token" and self.source(name).context == "document":
+                raise ConfigError(
+                    f"tasks.{name}",
+                    "data.context: document is for token tasks (neighbouring sentences "
+                    "would change a sentence label's input); give this task its own data",
+                )
         return self
+
+    def _words_of_sources(self) -> None:
+        """A source's JSONL text is split into the model's words unless it says otherwise,
+        so training and prediction see the same words."""
+        if self.model.words == "auto":
+            return
+        for src in [self.data, *(t.data for t in self.tasks.values())]:
+            if src is not None and src.words is None:
+                src.words = self.model.words
 
     def _check_guard(self) -> None:
         unknown = [t for t in self.trainer.preserve if t not in self.tasks]
@@ -288,9 +310,15 @@ class RunConfig(_Strict):
     def kinds(self) -> dict[str, str]:
         return {name: t.kind for name, t in self.tasks.items()}
 
-    def to_spec(self, labels: dict[str, list[str]], class_weights: dict | None = None) -> ModelSpec:
-        """The ModelSpec this config describes, once the label sets are known: every field is
-        the one declared in the model's settings, copied whole."""
+    def to_spec(
+        self,
+        labels: dict[str, list[str]],
+        class_weights: dict | None = None,
+        train_words: Sequence[Sequence[str]] = (),
+    ) -> ModelSpec:
+        """The ModelSpec this config describes, once the label sets and the training words
+        are known: every field is the one declared in the model's settings, copied whole;
+        `words: auto` becomes the mode the training words were split by."""
         task_fields = set(TaskSettings.model_fields)
         tasks = [
             TaskSpec(
@@ -302,4 +330,9 @@ class RunConfig(_Strict):
             for name, t in self.tasks.items()
         ]
         model = self.model.model_dump(include=set(ModelSettings.model_fields))
+        train_words = list(train_words)
+        if model["words"] == "auto":
+            model["words"] = detect_words_mode(train_words)
+            log.info("model.words: auto -> %s (from the training words)", model["words"])
+        model["split_off"] = "".join(sorted(split_off_punctuation(train_words)))
         return ModelSpec(**model, tasks=tasks, layers=self.features.layers)

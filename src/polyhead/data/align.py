@@ -194,7 +194,8 @@ def windows_for_long_input(
 def word_windows(subword_counts: list[int], budget: int, stride: int) -> list[tuple[int, int]]:
     """Word ranges [start, end) covering every word, each holding at most `budget` subwords.
 
-    Consecutive windows share `stride` words (fewer if a window is too short for that), so
+    Consecutive windows share `stride` words (at most half a window's words, so each window
+    moves on by at least half: a stride longer than the windows cannot multiply the rows), so
     a word near one window's edge sits well inside the next. A single word longer than the
     budget gets a window of its own (truncated, but its first subword survives).
     """
@@ -207,7 +208,7 @@ def word_windows(subword_counts: list[int], budget: int, stride: int) -> list[tu
         windows.append((start, end))
         if end >= n:
             return windows
-        start = max(start + 1, end - stride)
+        start = max(start + 1, end - min(stride, (end - start) // 2))
 
 
 def merge_window_predictions(

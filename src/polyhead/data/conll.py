@@ -5,48 +5,58 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyhead.data.example import Example
-from polyhead.data.labels import repair_bio, split_tag
-from polyhead.data.textfile import read_text, text_lines, warn_repairs
+from polyhead.data.schemes import tags_to_bio
+from polyhead.data.textfile import read_text, text_lines
 from polyhead.errors import DataError
 
 DOCSTART = "-DOCSTART-"
 
 
-def read_conll(path: Path, tag_column: int = -1, strict_bio: bool = False) -> list[Example]:
+def read_conll(
+    path: Path, tag_column: int = -1, strict_bio: bool = False, tag_scheme: str = "auto"
+) -> list[Example]:
     """One Example per sentence. A line of only whitespace (some files use a lone TAB) ends a
-    sentence; -DOCSTART- lines are skipped; a file with one column gives tokens without tags.
+    sentence; a -DOCSTART- line starts a document (`Example.document`); a file with one column
+    gives tokens without tags.
+    Tags in any scheme of data/schemes.py are read as BIO.
     """
-    sentences = _sentences(path, text_lines(read_text(path)))
+    sentences, documents = _sentences(path, text_lines(read_text(path)))
     if not sentences:
         raise DataError(path, 1, f"no sentences (only {DOCSTART} lines); expected token lines")
     n_cols = len(sentences[0][0][1])
-    examples, n_repaired = [], 0
-    for rows in sentences:
+    examples = []
+    for rows, document in zip(sentences, documents, strict=True):
         tokens, tags = _columns(path, rows, n_cols, tag_column)
-        if tags is not None:
-            tags, n = repair_bio(
-                tags, strict_bio, f"{path}:{rows[0][0]}", lines=[r[0] for r in rows]
-            )
-            n_repaired += n
-        examples.append(Example(tokens, tags, source=f"{path}:{rows[0][0]}"))
-    warn_repairs(path, n_repaired)
+        ex = Example(tokens, tags, source=f"{path}:{rows[0][0]}")
+        ex.document = document
+        examples.append(ex)
+    if n_cols > 1:
+        lines = [[number for number, _ in rows] for rows in sentences]
+        bio, scheme = tags_to_bio(path, [ex.tags for ex in examples], lines, tag_scheme, strict_bio)
+        for ex, tags in zip(examples, bio, strict=True):
+            ex.tags, ex.tag_scheme = tags, scheme
     return examples
 
 
-def _sentences(path: Path, lines: list[str]) -> list[list[tuple[int, list[str]]]]:
-    """Group (line number, columns) rows into sentences."""
-    sentences, current = [], []
+def _sentences(path: Path, lines: list[str]):
+    """Group (line number, columns) rows into sentences, and name each sentence's document:
+    the line of the -DOCSTART- that opened it ("path:line"), None in a file without any."""
+    sentences, documents, current, document = [], [], [], None
     for number, line in enumerate(lines, start=1):
         cols = _split(line)
         if not cols or cols[0] == DOCSTART:
             if current:
                 sentences.append(current)
+                documents.append(document)
             current = []
+            if cols:
+                document = f"{path}:{number}"
             continue
         current.append((number, cols))
     if current:
         sentences.append(current)
-    return sentences
+        documents.append(document)
+    return sentences, documents
 
 
 def _split(line: str) -> list[str]:
@@ -79,11 +89,4 @@ def _tag(path: Path, number: int, cols: list[str], tag_column: int) -> str:
             f"no column {tag_column} (line has {len(cols)} columns); "
             "expected tag_column to index an existing column",
         )
-    tag = cols[tag_column]
-    try:
-        split_tag(tag)
-    except ValueError:
-        raise DataError(
-            path, number, f"tag {tag!r} is not BIO; expected O, B-<type> or I-<type>"
-        ) from None
-    return tag
+    return cols[tag_column]

@@ -29,6 +29,8 @@ class Example:
     offsets: list[tuple[int, int]] = field(default_factory=list)
     split: str | None = None
     source: str | None = None  # "path:line" of the first line it came from, for error messages
+    tag_scheme: str | None = None  # the scheme its file wrote the tags in (tags are BIO)
+    document: str | None = None  # CoNLL -DOCSTART- block / JSONL doc_id, for document context
 
     def __post_init__(self) -> None:
         if not self.text and self.tokens:

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from polyhead.data.example import Example, split_words
-from polyhead.data.labels import repair_bio
-from polyhead.data.textfile import read_text, text_lines, warn_repairs
+from polyhead.data.schemes import tags_to_bio
+from polyhead.data.textfile import read_text, text_lines
+from polyhead.data.words import split_words as split_text
 from polyhead.errors import DataError
 
 MASSIVE_FIELDS = ("utt", "annot_utt", "intent")
@@ -153,29 +154,53 @@ def _bracket_error(where, problem: str):
 
 
 def read_jsonl(
-    path: Path, text_field: str = "text", label_field: str = "label", strict_bio: bool = False
+    path: Path,
+    text_field: str = "text",
+    label_field: str = "label",
+    strict_bio: bool = False,
+    tag_scheme: str = "auto",
+    words_mode: str = "whitespace",
 ) -> list[Example]:
-    """Objects with `text` or `tokens`, optional `label`, `split`, and `tags` or `entities`."""
-    examples, n_repaired = [], 0
+    """Objects with `text` or `tokens`, optional `label`, `split`, `doc_id` (the document a
+    sentence belongs to, in order), and `tags` or `entities`.
+
+    `tags` may be in any scheme of data/schemes.py (read as BIO); `entities` give BIO.
+    A `text` is split into words by `words_mode` (data/words.py).
+    """
+    examples, tagged = [], []
     for number, record in json_records(path):
-        ex = _jsonl_example(record, (path, number), text_field, label_field)
-        if ex.tags is not None:
-            ex.tags, n = repair_bio(ex.tags, strict_bio, f"{path}:{number}")
-            n_repaired += n
+        ex = _jsonl_example(record, (path, number), text_field, label_field, words_mode)
+        if record.get("tags") is not None:
+            tagged.append((ex, number))
         examples.append(ex)
-    warn_repairs(path, n_repaired)
+    if tagged:
+        tags = [ex.tags for ex, _ in tagged]
+        lines = [[number] * len(t) for (_, number), t in zip(tagged, tags, strict=True)]
+        bio, scheme = tags_to_bio(path, tags, lines, tag_scheme, strict_bio)
+        for (ex, _), ex_tags in zip(tagged, bio, strict=True):
+            ex.tags, ex.tag_scheme = ex_tags, scheme
     return examples
 
 
-def _jsonl_example(record: dict, where, text_field: str, label_field: str) -> Example:
+def _jsonl_example(
+    record: dict, where, text_field: str, label_field: str, words_mode: str
+) -> Example:
     tokens = _string_list(record, "tokens", where)
     text = field(record, text_field, str, where, required=tokens is None)
     if tokens is None and text is None:
         raise DataError(*where, f"missing field {text_field!r} or 'tokens'")
     label = field(record, label_field, (str, int), where, required=False)
-    ex = Example(tokens, text=text or "") if tokens is not None else Example.from_text(text)
+    if tokens is not None:
+        ex = Example(tokens, text=text or "")
+    elif words_mode == "whitespace":
+        ex = Example.from_text(text)
+    else:
+        words, offsets = split_text(text, words_mode)
+        ex = Example(words, text=text, offsets=offsets)
     ex.label = None if label is None else str(label)
     ex.split = field(record, "split", str, where, required=False)
+    document = field(record, "doc_id", (str, int), where, required=False)
+    ex.document = None if document is None else str(document)
     ex.source = f"{where[0]}:{where[1]}"
     ex.tags = _tags(record, ex, where)
     return ex

@@ -91,13 +91,20 @@ def split_tag(tag: str) -> tuple[str, str]:
 
 
 def repair_bio(
-    tags: Sequence[str], strict: bool = False, where: str = "", *, lines: Sequence[int] = ()
+    tags: Sequence[str],
+    strict: bool = False,
+    where: str = "",
+    *,
+    lines: Sequence[int] = (),
+    written: Sequence[str] = (),
 ) -> tuple[list[str], int]:
     """Make tags valid BIO: an I-X that does not continue an X span becomes B-X.
 
     Returns (tags, number repaired). With strict=True such an I-X raises instead. `where`
     ("path:line") prefixes error messages; `lines`, when given, is each tag's own line number
-    so the message points at the tag. Tags outside O / B-x / I-x always raise.
+    so the message points at the tag; `written`, when given, is each tag as the file wrote
+    it in another scheme (data/schemes.py), for the message. Tags outside O / B-x / I-x
+    always raise.
     """
     out, repaired, prev = [], 0, ""
     for i, tag in enumerate(tags):
@@ -107,11 +114,14 @@ def repair_bio(
             _fail(where, lines, i, f"tag {i + 1} is {tag!r}; expected O, B-<type> or I-<type>")
         if prefix == "I" and prev != kind:
             if strict:
+                shown = (
+                    f"{written[i]!r} (BIO {tag!r})" if written and written[i] != tag else repr(tag)
+                )
                 _fail(
                     where,
                     lines,
                     i,
-                    f"tag {i + 1} is {tag!r} but does not continue a {kind} span "
+                    f"tag {i + 1} is {shown} but does not continue a {kind} span "
                     f"(expected B-{kind}; strict_bio is on)",
                 )
             tag, repaired = f"B-{kind}", repaired + 1

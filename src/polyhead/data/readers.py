@@ -8,8 +8,10 @@ from pathlib import Path
 from polyhead.data.conll import read_conll
 from polyhead.data.example import Example
 from polyhead.data.jsonl import MASSIVE_FIELDS, read_jsonl, read_massive
+from polyhead.data.schemes import scheme_name
 from polyhead.data.seqio import is_seqio_folder, read_seqio
 from polyhead.data.tabular import read_csv
+from polyhead.data.words import MODES as WORDS_MODES
 from polyhead.errors import DataError
 
 FORMATS = ("conll", "massive", "jsonl", "csv", "seqio")
@@ -37,13 +39,18 @@ def read_examples(
     text_field: str = "text",
     label_field: str = "label",
     strict_bio: bool = False,
+    tag_scheme: str = "auto",
+    words_mode: str = "whitespace",
 ) -> list[Example]:
     """Read a data file (or seq.in/seq.out folder) into Examples.
 
     `format` overrides detection (see `detect_format`). `split` keeps only examples of that
     split (MASSIVE `partition`, a JSONL `split` field, a seqio subfolder); it is ignored
-    for files that carry no split information. Malformed input raises DataError naming
-    `path:line` and what was expected.
+    for files that carry no split information. `tag_scheme` is the scheme token tags are
+    written in (data/schemes.py; "auto" detects it per file); tags are returned as BIO.
+    `words_mode` splits a JSONL `text` into words (data/words.py; other formats give their
+    words one per line or separated by spaces).
+    Malformed input raises DataError naming `path:line` and what was expected.
     """
     path = Path(path)
     if path.is_symlink() and not path.exists():
@@ -52,19 +59,23 @@ def read_examples(
         )
     if not path.exists():
         raise DataError(path, None, "no such file or directory; expected a data file or folder")
+    if tag_scheme != "auto":
+        scheme_name(tag_scheme)  # an unknown name fails even for a file without tags
+    if words_mode not in WORDS_MODES:
+        raise ValueError(f"unknown words mode {words_mode!r}; expected one of {WORDS_MODES}")
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
         raise DataError(path, None, f"unknown format {fmt!r}; expected one of {FORMATS}")
     if fmt == "seqio":
-        examples = read_seqio(path, split, strict_bio)
+        examples = read_seqio(path, split, strict_bio, tag_scheme)
     elif path.is_dir():
         raise DataError(path, None, f"a folder; expected a {fmt} file")
     elif fmt == "conll":
-        examples = read_conll(path, tag_column, strict_bio)
+        examples = read_conll(path, tag_column, strict_bio, tag_scheme)
     elif fmt == "massive":
         examples = read_massive(path)
     elif fmt == "jsonl":
-        examples = read_jsonl(path, text_field, label_field, strict_bio)
+        examples = read_jsonl(path, text_field, label_field, strict_bio, tag_scheme, words_mode)
     else:
         examples = read_csv(path, text_field, label_field)
     return _only_split(path, examples, split)

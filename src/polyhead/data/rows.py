@@ -4,11 +4,19 @@ labelled model inputs.
 Tasks that share a data source label the same sentences (intent + slots): one row carries
 labels for all of them. Tasks from different sources contribute rows that carry only their own
 labels; every other task's label is IGNORE_INDEX there, so each row adds loss only to the
-tasks it labels. Rows keep `index` (the example's position in its split) and `source`.
+tasks it labels.
+
+A source with a token task and a stride encodes an example longer than max_length as
+overlapping windows, several rows per example: each word is labelled only in the window
+that owns it (polyhead.data.windows), and a sentence label goes on every window (prediction
+averages a text's windows). Rows keep `index` (the example's position in its split),
+`window` (its number within the example), `row` (its own position among the source's rows,
+what the feature cache is indexed by) and `source`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -17,8 +25,10 @@ from torch.utils.data import Dataset
 from polyhead.data.align import IGNORE_INDEX, encode_words
 from polyhead.data.arrow import ArrowSplit
 from polyhead.data.arrow_rows import encode_split
+from polyhead.data.context import encode_in_context
 from polyhead.data.labels import LabelSet
 from polyhead.data.sources import SourceData
+from polyhead.data.windows import owned_positions, window_numbers
 from polyhead.errors import ConfigError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -53,9 +63,14 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
 
 @dataclass
 class EncodeStats:
+    """Counts over the encoded examples: truncated ones lost words (no label, predicted O);
+    windowed ones became several rows and lost nothing."""
+
     n_examples: int = 0
     n_truncated_examples: int = 0
     n_truncated_words: int = 0
+    n_windowed_examples: int = 0
+    n_rows: int = 0
 
 
 def encode_source(
@@ -66,11 +81,24 @@ def encode_source(
     labels: dict[str, LabelSet],
     max_length: int,
     stats: EncodeStats | None = None,
+    stride: int = 0,
+    context: str = "sentence",
 ) -> list[dict]:
     """Rows with input ids, word ids and `labels.<task>` for every task in `kinds` (ignored
-    where this source does not label the task)."""
+    where this source does not label the task). `stride` > 0: long examples of a source with
+    a token task become windows sharing `stride` words; 0 truncates them. `context`
+    "document": neighbouring sentences of the document fill a token task's window
+    (polyhead.data.context)."""
     examples = src.splits[split]
-    if isinstance(examples, ArrowSplit) and len(examples):  # stays in Arrow (data.arrow_rows)
+    # Stays in Arrow (data.arrow_rows) unless rows must become windows or carry document
+    # context: those are built from Examples, read one at a time from the Arrow split.
+    windowed = stride > 0 and any(kinds[t] == "token" for t in src.tasks)
+    if (
+        isinstance(examples, ArrowSplit)
+        and len(examples)
+        and not windowed
+        and context == "sentence"
+    ):
         rows, (n, n_cut, n_lost) = encode_split(
             tokenizer, examples, src.index, src.tasks, kinds, labels, max_length
         )
@@ -84,26 +112,48 @@ def encode_source(
     if token_tasks and examples and examples[0].tags is not None:
         ls = labels[token_tasks[0]]
         tag_ids = [[ls.id(t) if t in ls else IGNORE_INDEX for t in ex.tags] for ex in examples]
-    enc = encode_words(tokenizer, [ex.tokens for ex in examples], max_length, tags=tag_ids)
+    stride = stride if token_tasks else 0
+    if context == "document" and token_tasks:
+        enc = encode_in_context(tokenizer, examples, max_length, tags=tag_ids, stride=stride)
+    else:
+        words = [ex.tokens for ex in examples]
+        enc = encode_words(tokenizer, words, max_length, tags=tag_ids, stride=stride)
+    if enc.labels is not None and stride:
+        enc.labels = _owned_labels(enc)
     if stats is not None:
         stats.n_examples += len(examples)
         stats.n_truncated_examples += enc.n_truncated_examples
         stats.n_truncated_words += enc.n_truncated_words
+        stats.n_windowed_examples += sum(n > 1 for n in Counter(enc.row_example).values())
+        stats.n_rows += len(enc.row_example)
     rows = []
-    for i, ex in enumerate(examples):
+    for r, (i, window) in enumerate(
+        zip(enc.row_example, window_numbers(enc.row_example), strict=True)
+    ):
         row = {
-            "input_ids": enc.input_ids[i],
-            "attention_mask": enc.attention_mask[i],
-            "word_ids": [-1 if w is None else w for w in enc.word_ids[i]],
+            "input_ids": enc.input_ids[r],
+            "attention_mask": enc.attention_mask[r],
+            "word_ids": [-1 if w is None else w for w in enc.word_ids[r]],
             "index": i,
+            "window": window,
+            "row": r,
             "source": src.index,
         }
         if enc.token_type_ids is not None:
-            row["token_type_ids"] = enc.token_type_ids[i]
+            row["token_type_ids"] = enc.token_type_ids[r]
         for task, kind in kinds.items():
-            row[f"labels.{task}"] = _row_label(task, kind, src, ex, enc, i, labels)
+            row[f"labels.{task}"] = _row_label(task, kind, src, examples[i], enc, r, labels)
         rows.append(row)
     return rows
+
+
+def _owned_labels(enc) -> list[list[int]]:
+    """Each row's labels kept only at the words it owns (the rest is context)."""
+    owned = owned_positions(enc.word_ids, enc.row_example)
+    return [
+        [label if t in keep else IGNORE_INDEX for t, label in enumerate(row)]
+        for row, keep in zip(enc.labels, owned, strict=True)
+    ]
 
 
 def _row_label(task, kind, src, ex, enc, i, labels):

@@ -26,6 +26,8 @@ from polyhead.data.arrow import ArrowSplit, read_table
 from polyhead.data.example import Example
 from polyhead.data.frames import Columns, TableData
 from polyhead.data.readers import read_examples
+from polyhead.data.schemes import TAG_SCHEMES
+from polyhead.data.words import MODES as WORDS_MODES
 from polyhead.errors import ConfigError
 
 log = logging.getLogger("polyhead")
@@ -36,6 +38,9 @@ DEFAULT_DEV_FRACTION = 0.1  # carved from train when a source has no dev data
 _IN_MEMORY: weakref.WeakValueDictionary[str, TableData] = weakref.WeakValueDictionary()
 # `hf:` files by suffix -> the `datasets` builder that reads them.
 _BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+# Words shared by neighbouring training windows of a long token-task example (prediction
+# windows are the tokenizer's, in tokens: polyhead.predict.DEFAULT_STRIDE).
+WINDOW_STRIDE = 8
 
 
 class DataSource(BaseModel):
@@ -56,6 +61,23 @@ class DataSource(BaseModel):
     text_field: str = "text"
     label_field: str = "label"
     strict_bio: bool = False
+    tag_scheme: Literal[TAG_SCHEMES] = Field(
+        "auto", description="how token tags are written; auto detects it per file (logged)"
+    )
+    words: Literal[WORDS_MODES] | None = Field(
+        None, description="how a JSONL `text` becomes words; None: model.words, else whitespace"
+    )
+    windows: bool = Field(
+        True,
+        description="token tasks: an example longer than max_length becomes overlapping "
+        "windows, so every word trains and is scored once; false truncates it",
+    )
+    stride: int = Field(WINDOW_STRIDE, ge=1, description="words shared by neighbouring windows")
+    context: Literal["sentence", "document"] = Field(
+        "sentence",
+        description="token tasks: document fills a sentence's window with its neighbours in "
+        "the same document (CoNLL -DOCSTART-, JSONL doc_id); they carry no loss (FLERT)",
+    )
     dev_fraction: float | None = Field(
         None, ge=0.0, lt=1.0, description="carve dev from train (unset: 0.1 when no dev data)"
     )
@@ -92,6 +114,10 @@ class DataSource(BaseModel):
         src = cls(memory=table.fingerprint, **settings)
         src._table = table
         return src
+
+    def window_stride(self) -> int:
+        """Words shared by neighbouring windows; 0: no windows (truncate at max_length)."""
+        return self.stride if self.windows else 0
 
     def key(self) -> str:
         """Tasks with the same key label the same sentences (e.g. intent + slots)."""
@@ -131,6 +157,8 @@ SHARED_SETTINGS = (
     "max_train_examples",
     "max_eval_examples",
     "strict_bio",
+    "windows",
+    "stride",
     "columns",
     "train_split",
     "dev_split",
@@ -184,7 +212,8 @@ def write_jsonl(src: DataSource, folder) -> dict:
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
         tmp.replace(path)
     limits = ("dev_fraction", "max_train_examples", "max_eval_examples", "strict_bio")
-    return {**src.model_dump(include=set(limits)), "path": str(path), "format": "jsonl"}
+    kept = (*limits, "windows", "stride")  # the tags are BIO already: no tag_scheme
+    return {**src.model_dump(include=set(kept)), "path": str(path), "format": "jsonl"}
 
 
 def load_hf(name: str, config: str | None = None, revision: str | None = None):
@@ -228,7 +257,7 @@ class SourceData:
 
 def group_sources(task_sources: dict[str, DataSource]) -> list[SourceData]:
     """task -> its source, grouped: tasks with equal sources share one SourceData."""
-    by_key: dict[tuple, SourceData] = {}
+    by_key: dict[str, SourceData] = {}
     for name, src in task_sources.items():
         entry = by_key.setdefault(src.key(), SourceData(len(by_key), src, []))
         entry.tasks.append(name)
@@ -243,6 +272,8 @@ def _read(src: DataSource, path: str) -> list[Example]:
         text_field=src.text_field,
         label_field=src.label_field,
         strict_bio=src.strict_bio,
+        tag_scheme=src.tag_scheme,
+        words_mode=src.words or "whitespace",
     )
 
 

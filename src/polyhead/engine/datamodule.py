@@ -36,7 +36,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self._resume = {"epoch": 0, "batches_done": 0}  # set by load_state_dict
 
     def rows(self, split: str) -> list[list[dict]]:
-        """Encoded rows per source (cached)."""
+        """Encoded rows per source (cached): one per example, or per window of a long
+        token-task example (data.windows)."""
         if split not in self._encoded:
             stats = self.train_stats if split == "train" else None
             self._encoded[split] = [
@@ -48,18 +49,39 @@ class MultiTaskDataModule(pl.LightningDataModule):
                     self.label_sets,
                     self.cfg.model.max_length,
                     stats,
+                    stride=s.config.window_stride(),
+                    context=s.config.context,
                 )
                 for s in self.sources
             ]
-            if split == "train" and stats.n_truncated_examples:
-                log.warning(
-                    "max_length %d truncated %d of %d training examples (%d words lost)",
-                    self.cfg.model.max_length,
-                    stats.n_truncated_examples,
-                    stats.n_examples,
-                    stats.n_truncated_words,
-                )
+            if split == "train":
+                self._log_lengths(stats)
         return self._encoded[split]
+
+    def _log_lengths(self, stats: EncodeStats) -> None:
+        max_length = self.cfg.model.max_length
+        if stats.n_truncated_examples:
+            log.warning(
+                "max_length %d truncated %d of %d training examples (%d words lost)",
+                max_length,
+                stats.n_truncated_examples,
+                stats.n_examples,
+                stats.n_truncated_words,
+            )
+        if stats.n_windowed_examples:
+            log.info(
+                "max_length %d: %d of %d training examples split into windows (%d rows)",
+                max_length,
+                stats.n_windowed_examples,
+                stats.n_examples,
+                stats.n_rows,
+            )
+
+    def train_words(self) -> list[list[str]]:
+        """The training words `model.words: auto` and the trimmed punctuation are decided
+        from: those of the token-task sources (entities are where words matter), else all."""
+        token = [s for s in self.sources if any(self.kinds[t] == "token" for t in s.tasks)]
+        return [ex.tokens for s in token or self.sources for ex in s.splits["train"]]
 
     @property
     def pad_id(self) -> int:

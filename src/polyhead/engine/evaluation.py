@@ -15,7 +15,9 @@ from polyhead import evaluate as M
 from polyhead.data.align import first_subword_mask, first_subwords
 from polyhead.data.labels import LabelSet
 from polyhead.data.rows import batches_in_order, encode_source
-from polyhead.data.sources import SourceData
+from polyhead.data.schemes import seqeval_mode
+from polyhead.data.sources import WINDOW_STRIDE, SourceData
+from polyhead.data.windows import merge_owned, word_margins
 from polyhead.errors import PolyheadError
 from polyhead.model.crf import compact
 from polyhead.model.multitask import MultiTaskModel
@@ -31,30 +33,42 @@ def word_level(pred_ids: torch.Tensor, word_ids: torch.Tensor) -> list[list[int]
 
 
 class PredictionCollector:
-    """Accumulates predictions for the eval examples of each source, keyed by example index."""
+    """Accumulates predictions for the eval examples of each source, keyed by (example
+    index, window): a long example is several windows; `predictions` merges them (a word
+    from the window that owns it, polyhead.data.windows; sentence probabilities averaged),
+    as `Predictor` does for raw text."""
 
     def __init__(self, sources, kinds: dict[str, str], label_sets: dict, split: str, crfs=None):
         self.sources, self.kinds, self.label_sets, self.split = sources, kinds, label_sets, split
         self.crfs = crfs or {}  # task -> CRF: token tasks decoded by constrained Viterbi
-        self.preds: dict[int, dict[str, dict[int, object]]] = {
+        self.preds: dict[int, dict[str, dict[tuple[int, int], object]]] = {
             s.index: {t: {} for t in s.tasks} for s in sources
         }
 
     def add(self, batch: dict[str, torch.Tensor], logits: dict[str, torch.Tensor]) -> None:
         source = int(batch["source"][0])
         index = batch["index"].tolist()
+        window = batch["window"].tolist() if "window" in batch else [0] * len(index)
+        keys = list(zip(index, window, strict=True))
+        margins = [word_margins(words) for words in batch["word_ids"].tolist()]
         for task in self.preds[source]:
-            if task in self.crfs:
+            if self.kinds[task] == "sentence":
+                probs = torch.softmax(logits[task].float(), -1).cpu()  # (B, L)
+                rows = [p.clone() for p in probs]  # own storage: a DDP gather pickles each
+            elif task in self.crfs:
                 firsts = first_subword_mask(batch["word_ids"])  # (B, T)
-                rows = self.crfs[task].decode(*compact(logits[task], firsts))
-                self.preds[source][task].update(zip(index, rows, strict=False))
-                continue
-            ids = logits[task].argmax(-1)
-            rows = (
-                word_level(ids, batch["word_ids"]) if self.kinds[task] == "token" else ids.tolist()
-            )
-            for i, pred in zip(index, rows, strict=False):
-                self.preds[source][task][i] = pred
+                decoded = self.crfs[task].decode(*compact(logits[task], firsts))
+                rows = [
+                    [(w, m, p) for (_, w, m), p in zip(row, ids, strict=True)]
+                    for row, ids in zip(margins, decoded, strict=True)
+                ]
+            else:
+                ids = logits[task].argmax(-1).tolist()  # (B, T)
+                rows = [
+                    [(w, m, best[t]) for t, w, m in row]
+                    for row, best in zip(margins, ids, strict=True)
+                ]
+            self.preds[source][task].update(zip(keys, rows, strict=True))
 
     @torch.inference_mode()
     def collect(self, model, batches: Iterable[dict]) -> None:
@@ -84,20 +98,26 @@ class PredictionCollector:
                     self.preds[source][task].update(preds)
 
     def predictions(self, source, task: str) -> list:
-        """Label strings in example order; truncated words are predicted 'O'."""
+        """Label strings in example order; words no window holds (truncated) are 'O'."""
         names = self.label_sets[task]
-        got = self.preds[source.index][task]
         examples = source.splits[self.split]
-        if len(got) != len(examples):  # a lost shard would silently score as all-wrong
+        by_example: dict[int, dict[int, object]] = {}
+        for (i, window), pred in self.preds[source.index][task].items():
+            by_example.setdefault(i, {})[window] = pred
+        if len(by_example) != len(examples):  # a lost shard would silently score as all-wrong
             raise RuntimeError(
-                f"{task}: predictions for {len(got)} of {len(examples)} {self.split} examples"
+                f"{task}: predictions for {len(by_example)} of {len(examples)} "
+                f"{self.split} examples"
             )
         if self.kinds[task] == "sentence":
-            return [names.name(got[i]) for i in range(len(examples))]
+            return [
+                names.name(int(torch.stack(list(by_example[i].values())).mean(0).argmax()))
+                for i in range(len(examples))
+            ]
         out = []
         for i, ex in enumerate(examples):
-            tags = [names.name(p) for p in got.get(i, [])]
-            out.append(tags + ["O"] * (len(ex.tokens) - len(tags)))
+            ids = merge_owned(by_example[i], len(ex.tokens), fill=None)
+            out.append(["O" if p is None else names.name(p) for p in ids])
         return out
 
     def metrics(self, weights: dict[str, float] | None = None) -> dict:
@@ -123,7 +143,7 @@ class PredictionCollector:
                 )
             else:
                 gold = [ex.tags for ex in examples]
-                out[task] = M.token_metrics(gold, preds[task])
+                out[task] = M.token_metrics(gold, preds[task], strict=strict_scoring(examples))
                 out[task]["n_unseen"] = sum(
                     t not in self.label_sets[task] for tags in gold for t in tags
                 )
@@ -138,6 +158,14 @@ class PredictionCollector:
             key = "frame_accuracy" if len(self.sources) == 1 else f"frame_accuracy.{src.index}"
             out[key] = sum(right) / max(1, len(right))
         return out
+
+
+def strict_scoring(examples) -> bool:
+    """Entity F1 in seqeval's strict mode when the examples' file wrote BIOES or BILOU tags
+    (that is how those schemes are scored); bio, iob1 and io files keep the conlleval rules.
+    Tags are BIO inside polyhead, so strict means strict IOB2 (polyhead.evaluate)."""
+    schemes = {ex.tag_scheme for ex in examples} - {None}
+    return any(bool(seqeval_mode(scheme)) for scheme in schemes)
 
 
 def score(
@@ -157,10 +185,13 @@ def score(
     return collector.metrics(weights)
 
 
-def evaluate_examples(model, examples, batch_size: int = 64, where: str = "data") -> dict:
+def evaluate_examples(
+    model, examples, batch_size: int = 64, where: str = "data", stride: int = WINDOW_STRIDE
+) -> dict:
     """Metrics of a loaded model on examples: each of its tasks is scored on the rows that
     label it (its `n` says how many); a task no row labels is reported as `{"n": 0}`, never
-    left out. Tasks labelled on the same rows are scored together (frame accuracy)."""
+    left out. Tasks labelled on the same rows are scored together (frame accuracy). Long
+    token-task examples are windows sharing `stride` words (0: truncated at max_length)."""
     examples = list(examples)  # once: an Arrow split builds new Examples on every pass
     if not examples:
         raise PolyheadError(f"{where}: no examples to evaluate")
@@ -182,7 +213,13 @@ def evaluate_examples(model, examples, batch_size: int = 64, where: str = "data"
     def batches():
         for src in sources:
             rows = encode_source(
-                model.tokenizer, src, "eval", kinds, label_sets, model.spec.max_length
+                model.tokenizer,
+                src,
+                "eval",
+                kinds,
+                label_sets,
+                model.spec.max_length,
+                stride=stride,
             )
             yield from batches_in_order(rows, batch_size, pad)
 

@@ -243,7 +243,7 @@ class Distillation(pl.Callback):
             flat, offsets = self.teacher[task]
             sub = {k: v[rows] for k, v in batch.items() if k.startswith("labels.")}
             student = torch.cat([r for r, _ in self._positions(sub, out.logits[task][rows], task)])
-            idx = batch["index"][rows].cpu()
+            idx = batch["row"][rows].cpu()
             teacher = torch.cat([flat[offsets[i] : offsets[i + 1]] for i in idx.tolist()])
             if teacher.shape != student.shape:
                 raise RuntimeError(

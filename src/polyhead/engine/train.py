@@ -65,7 +65,7 @@ def prepare(cfg: RunConfig):
     tokenizer = load_tokenizer_for(cfg.model.backbone, cfg.model.trust_remote_code)
     data = MultiTaskDataModule(cfg, tokenizer)
     labels = {task: ls.names for task, ls in data.label_sets.items()}
-    model = MultiTaskModel(cfg.to_spec(labels, _class_weights(cfg, data)))
+    model = MultiTaskModel(cfg.to_spec(labels, _class_weights(cfg, data), data.train_words()))
     if is_artifact(cfg.model.backbone):  # continue from a trained model: backbone and heads
         model.continue_from(cfg.model.backbone)
     reinit_top_layers(model.backbone, cfg.model.reinit_top)

@@ -64,6 +64,9 @@ def heads_description(model) -> dict:
         "pooling": spec.pooling,
         "normalize": spec.normalize,
         "max_length": spec.max_length,
+        # how raw text becomes words (polyhead.data.words) and the punctuation no entity ends in
+        "words": spec.words,
+        "split_off": spec.split_off,
         "embedding_dim": model.hidden_size,
         "tasks": tasks,
     }

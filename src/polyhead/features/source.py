@@ -122,7 +122,7 @@ class BackboneCache:
         b = self.boundary(model, epoch)
         if b is None:
             return None
-        where = list(zip(batch["source"].tolist(), batch["index"].tolist(), strict=True))
+        where = list(zip(batch["source"].tolist(), batch["row"].tolist(), strict=True))
         entries = {s: self.entry(model, b, split, s) for s, _ in where}
         width = batch["input_ids"].shape[1]
         device = batch["input_ids"].device

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from polyhead.data.words import MODES as WORDS_MODES
+
 TaskKind = Literal["sentence", "token"]
 PoolingMode = Literal["mean", "cls", "max"]
 
@@ -85,11 +87,22 @@ class ModelSettings(BaseModel):
     hidden_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     attention_dropout: float | None = Field(None, ge=0.0, lt=1.0)
     trust_remote_code: bool = False
+    words: Literal[("auto", *WORDS_MODES)] = Field(
+        "auto",
+        description="how raw text becomes words at prediction (polyhead.data.words); auto: "
+        "the mode that splits text the way the training words were split",
+    )
 
 
 class ModelSpec(ModelSettings):
     """What a MultiTaskModel is: model settings, the feature layers and the task heads."""
 
+    # Resolved at training (never auto). Artifacts saved before these fields split on
+    # whitespace and trimmed nothing, which is what the defaults do.
+    words: Literal[WORDS_MODES] = "whitespace"
+    split_off: str = Field(
+        "", description="punctuation the training words split off: no entity ends in it"
+    )
     tasks: list[TaskSpec] = Field(default_factory=list)
     # Model-level so prediction computes the features the heads were trained on.
     layers: LayerSelection = Field(default_factory=LayerSelection)
