@@ -79,29 +79,54 @@ def _run_dir(config: Path, out: Path | None, resume: Path | None) -> Path:
 @app.command()
 def evaluate(
     artifact: Path = typer.Argument(..., help="A trained polyhead artifact."),
-    data: Path = typer.Option(..., "--data", help="Labelled data in any supported format."),
+    data: Path = typer.Option(None, "--data", help="Labelled data in any supported format."),
     fmt: str = typer.Option(None, "--format", help="conll|massive|jsonl|csv|seqio"),
     split: str = typer.Option(None, "--split", help="Only examples of this split."),
+    pairs: Path = typer.Option(
+        None, "--pairs", help="Sentence pairs (JSONL/CSV): the embedding's Spearman or MRR@10."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ):
-    """Score a trained model on labelled data (unseen labels are counted as errors)."""
+    """Score a trained model on labelled data (unseen labels are counted as errors; label
+    retrieval by the embedding per sentence task) and/or its embedding on sentence pairs."""
     import json
 
     from polyhead.data import read_examples
+    from polyhead.data.pairs import read_pairs
+    from polyhead.errors import PolyheadError
 
-    examples = read_examples(data, format=fmt)  # bad data fails before the heavy imports
-    if split:
+    if data is None and pairs is None:
+        raise PolyheadError("evaluate needs --data (labelled sentences) or --pairs (or both)")
+    # bad data fails before the heavy imports
+    examples = read_examples(data, format=fmt) if data is not None else None
+    if examples is not None and split:
         examples = [ex for ex in examples if ex.split == split]
+    pair_list = read_pairs(pairs) if pairs is not None else None
 
+    from polyhead.engine.embedding_eval import evaluate_pairs, examples_retrieval
     from polyhead.engine.evaluation import evaluate_examples
     from polyhead.model.multitask import MultiTaskModel
     from polyhead.report.tables import print_metrics
 
-    metrics = evaluate_examples(MultiTaskModel.load(artifact), examples, where=str(data))
+    model = MultiTaskModel.load(artifact)
+    metrics = {}
+    if examples is not None:
+        labelled = bool(examples) and all(ex.label is not None for ex in examples)
+        # an embedding-only model (no head): label retrieval by the embedding only
+        out = evaluate_examples(model, examples, where=str(data)) if model.spec.tasks else {}
+        if not out and not labelled:
+            raise PolyheadError(
+                f"{data}: the model has no head and the data no sentence labels to retrieve"
+            )
+        if labelled and "retrieval" not in out:
+            out["retrieval"] = {"label": examples_retrieval(model, examples)}
+        metrics["eval"] = out
+    if pair_list is not None:
+        metrics["pairs"] = {"embedding": evaluate_pairs(model, pair_list)}
     if as_json:
-        print(json.dumps(metrics, indent=2))
+        print(json.dumps(metrics if pair_list is not None else metrics["eval"], indent=2))
     else:
-        print_metrics(Console(), {"eval": metrics})
+        print_metrics(Console(), metrics)
 
 
 @app.command()
