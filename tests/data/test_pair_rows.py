@@ -77,6 +77,12 @@ def test_splits_dev_fraction_and_subsets(tmp_path):
     assert not {p.text for p in splits["dev"]} & {p.text for p in splits["train"]}
     assert splits == load_pair_splits(src, seed=0, field="tasks.sts.data")  # seeded
 
+    # no dev file and dev_fraction unset: the sentence sources' default 10 % carve; 0: none
+    unset = load_pair_splits(DataSource(train=train), seed=0, field="tasks.sts.data")
+    assert len(unset["dev"]) == 4 and len(unset["train"]) == 36
+    none = load_pair_splits(DataSource(train=train, dev_fraction=0), 0, "tasks.sts.data")
+    assert none["dev"] == [] and len(none["train"]) == 40
+
     triples = _write(tmp_path / "dev.jsonl", [{"anchor": "a", "positive": "b"}])
     with pytest.raises(ConfigError) as err:
         load_pair_splits(DataSource(train=train, dev=triples), 0, "tasks.sts.data")

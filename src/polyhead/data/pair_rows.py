@@ -20,7 +20,7 @@ from polyhead.data.align import encode_words
 from polyhead.data.example import split_words
 from polyhead.data.pairs import Pair, read_pairs
 from polyhead.data.rows import MODEL_INPUTS, collate
-from polyhead.data.sources import DataSource
+from polyhead.data.sources import DEFAULT_DEV_FRACTION, DataSource
 from polyhead.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
@@ -43,10 +43,12 @@ def load_pair_splits(src: DataSource, seed: int, field: str) -> dict[str, list[P
     if len(kinds) > 1:
         raise ConfigError(field, "train, dev and test must hold the same kind of pairs")
     rng = random.Random(seed)
-    if not splits["dev"] and src.dev_fraction > 0:
+    # dev_fraction None: the sentence sources' default carve (a 10 % share of train)
+    fraction = DEFAULT_DEV_FRACTION if src.dev_fraction is None else src.dev_fraction
+    if not splits["dev"] and fraction > 0:
         train = splits["train"][:]
         rng.shuffle(train)
-        n_dev = max(1, int(len(train) * src.dev_fraction))
+        n_dev = max(1, int(len(train) * fraction))
         splits["dev"], splits["train"] = train[:n_dev], train[n_dev:]
     splits["train"] = _subsample(splits["train"], src.max_train_examples, rng)
     for k in ("dev", "test"):
