@@ -217,14 +217,19 @@ def polyhead_fewshot(args, work: Path, train: list[dict], test: list[dict], seed
     }
 
 
-def setfit_fewshot(args, train: list[dict], test: list[dict], seed: int) -> dict:
+def setfit_fewshot(args, work: Path, train: list[dict], test: list[dict], seed: int) -> dict:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     model = SetFitModel.from_pretrained(MINILM)
     # setfit's defaults, but num_iterations: its default (oversampling) draws every negative
     # pair, ~375k pairs at 8 x 77 (hours on a CPU); report_to only silences trackers.
-    targs = TrainingArguments(num_iterations=args.setfit_iterations, seed=seed, report_to="none")
+    targs = TrainingArguments(
+        output_dir=str(work / f"setfit-{len(train)}-{seed}"),  # its default: ./checkpoints
+        num_iterations=args.setfit_iterations,
+        seed=seed,
+        report_to="none",
+    )
     trainer = Trainer(model=model, args=targs, train_dataset=Dataset.from_list(train))
     start = time.perf_counter()
     trainer.train()
@@ -242,7 +247,7 @@ def part_fewshot(args, work: Path) -> list[dict]:
         for seed in range(args.seeds):
             train = few_shot(train_pool, k, seed)
             ours = polyhead_fewshot(args, work, train, test, seed)
-            theirs = setfit_fewshot(args, train, test, seed)
+            theirs = setfit_fewshot(args, work, train, test, seed)
             row = {
                 "shots": k,
                 "seed": seed,
