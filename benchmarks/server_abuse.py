@@ -13,10 +13,11 @@ back to back: "many texts" (--max-texts texts of about max-tokens / max-texts to
 phase, the p99 ratio to idle (target: under 5x), the abuser's tokens/s, and the count of 500s
 and other failures over every request (target: 0 500s).
 
-Configurations: "fair" is the server's defaults (requests split over calls of at most
---max-batch texts and --max-batch-tokens tokens, taking turns); "one call per request" gives
-`--max-batch 256 --max-batch-tokens 10000000`, so a request is one model call, as before
-issue 13 (a small request waits for a whole large request).
+Configurations: "fair" is the server's defaults (requests' windows split over calls of at most
+--max-batch windows and --max-batch-tokens padded tokens, taking turns); "one call per
+request" gives `--max-batch 256 --max-batch-tokens 10000000`, so a request (at most 256
+windows here) is one model call, as before issue 13 (a small request waits for a whole large
+request).
 """
 
 from __future__ import annotations
@@ -155,17 +156,19 @@ def run_config(artifact: Path, extra: tuple, requests: dict, texts: list[str], a
     return rows
 
 
-def _one_request(predictor, texts, counts, budget) -> tuple[float, int]:
-    """Seconds and model calls for one request through a fresh batcher."""
-    batcher = MicroBatcher(
-        predictor.predict, DEFAULTS.max_batch, max_wait=0.0, max_batch_tokens=budget
-    )
+def _one_request(predictor, texts, budget) -> tuple[float, int]:
+    """Seconds and model calls for one request through a fresh batcher, as the server runs it:
+    windows prepared, scheduled under the budget, answers assembled."""
+    batcher = MicroBatcher(predictor.run, DEFAULTS.max_batch, max_wait=0.0, max_batch_tokens=budget)
 
     async def go() -> float:
         await batcher.start()
         try:
             start = time.perf_counter()
-            await batcher.submit(texts, tokens=counts)
+            prepared = predictor.prepare(texts)
+            windows = prepared.windows
+            outputs = await batcher.submit(windows, [w.tokens for w in windows])
+            predictor.assemble(prepared, outputs)
             return time.perf_counter() - start
         finally:
             await batcher.stop()
@@ -190,16 +193,17 @@ def budget_throughput(
     best: dict[tuple, tuple[float, int]] = {}
     for _ in range(repeats):  # budgets interleaved, best of `repeats`: load drifts over time
         for name, texts in bodies.items():
-            counts = counter.count(texts)
+            tokens = sum(counter.count(texts))
+            windows = len(predictor.prepare(texts).windows)
             for budget in budgets:
-                seconds, calls = _one_request(predictor, texts, counts, budget)
-                key = (name, len(texts), sum(counts), budget)
+                seconds, calls = _one_request(predictor, texts, budget)
+                key = (name, len(texts), tokens, windows, budget)
                 best[key] = min(best.get(key, (seconds, calls)), (seconds, calls))
     rows = []
-    for (name, n, tokens, budget), (seconds, calls) in best.items():
+    for (name, n, tokens, windows, budget), (seconds, calls) in best.items():
         rows.append(
             {
-                "request": f"{name} ({n} texts, {tokens} tokens)",
+                "request": f"{name} ({n} texts, {tokens} tokens, {windows} windows)",
                 "max_batch_tokens": budget or "none",
                 "calls": calls,
                 "seconds": seconds,
@@ -229,7 +233,11 @@ def main() -> None:
     if args.throughput:
         with tempfile.TemporaryDirectory() as tmp:
             artifact = args.artifact or random_head_artifact(Path(tmp) / "minilm-random-heads")
-            bodies = {"many texts": requests["many texts"][0][:64], "utterances": texts[:256]}
+            bodies = {
+                "many texts": requests["many texts"][0][:64],
+                "utterances": texts[:256],
+                "long text": requests["long texts"][0][:1],
+            }
             rows = budget_throughput(artifact, bodies, args.threads)
         print(format_table(rows, ["request", "max_batch_tokens", "calls", "seconds", "texts/s"]))
         out = write_json("server-budget-throughput.json", {"machine": host, "results": rows})

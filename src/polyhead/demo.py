@@ -12,11 +12,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.syntax import Syntax
 
+import polyhead
 from polyhead.cli.app import setup_logging
 from polyhead.config import load_config
 from polyhead.engine.train import train
-from polyhead.model.multitask import MultiTaskModel
-from polyhead.predict import Predictor
 from polyhead.report.tables import print_metrics
 
 EXAMPLES = Path(__file__).parent / "examples"
@@ -43,8 +42,9 @@ def main(
     result = train(cfg, run_dir, show_plan=console)
     print_metrics(console, result.metrics)
 
-    predictor = Predictor(MultiTaskModel.load(run_dir / "model"))
-    for text, item in zip(TEXTS, predictor.predict(TEXTS), strict=True):
+    # The same call the printed lines below show a user.
+    model = polyhead.load(run_dir / "model")
+    for text, item in zip(TEXTS, model.predict(TEXTS), strict=True):
         console.print(f"[bold]{text}[/bold]")
         console.print_json(json.dumps(item))
     console.print(f"done in {time.perf_counter() - start:.0f} s; run directory: {run_dir}")

@@ -53,7 +53,9 @@ def test_awkward_inputs(predictor):
 def test_long_input_gets_a_prediction_for_every_word(predictor):
     """Every one of the 1500 words is read (windows), not only the first max_length tokens."""
     words = predictor.predict([LONG])[0]
-    raw = predictor._run([LONG.split()])[0]["slots"]  # (n_words, L) per-word probabilities
+    prepared = predictor.prepare([LONG])
+    parts = list(zip(prepared.windows, predictor.run(prepared.windows), strict=True))
+    raw = predictor._merge(parts, 1500)["slots"]  # (n_words, L) per-word probabilities
     assert raw.shape == (1500, 3) and bool((raw.sum(-1) > 0.99).all())
     check(LONG, words)
 

@@ -148,3 +148,19 @@ def test_a_request_larger_than_one_call_is_split_and_reassembled(server, referen
         assert abs(g["intent"]["score"] - e["intent"]["score"]) < 1e-4
     sizes = httpx.get(f"{server.url}/metadata").json()["recent_batch_sizes"]
     assert sizes and max(sizes) <= 4
+
+
+@pytest.mark.parametrize(
+    "head, key, items",
+    [
+        ({}, "predictions", []),
+        ({}, "predictions", [{"text": "café 東京 \u2028", "intent": {"label": "a", "score": 0.5}}]),
+        ({"dim": 2}, "embeddings", [[0.1, -2.0], [1e-07, 3.0]]),
+    ],
+)
+def test_answers_written_item_by_item_are_the_json_fastapi_writes(head, key, items):
+    from fastapi.responses import JSONResponse
+
+    from polyhead.serve.app import _json_object
+
+    assert _json_object(head, key, items) == JSONResponse({**head, key: items}).body

@@ -1,4 +1,4 @@
-"""Micro-batching: concurrent submissions share model calls; each gets its own results."""
+"""Micro-batching: concurrent submissions share model calls; each gets its own outputs."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from polyhead.serve.batcher import MicroBatcher
 def fake_model(calls: list):
     lock = threading.Lock()
 
-    def run(texts, embeddings):
+    def run(items):
         with lock:
-            calls.append(list(texts))
-        return [{"text": t, "n": len(t), "embedding": [0.0]} for t in texts]
+            calls.append(list(items))
+        return [{"text": t, "n": len(t)} for t in items]
 
     return run
 
@@ -24,7 +24,7 @@ def fake_model(calls: list):
 async def _submit_all(batcher, requests):
     await batcher.start()
     try:
-        return await asyncio.gather(*(batcher.submit(t, e) for t, e in requests))
+        return await asyncio.gather(*(batcher.submit(items) for items in requests))
     finally:
         await batcher.stop()
 
@@ -32,32 +32,31 @@ async def _submit_all(batcher, requests):
 def test_concurrent_requests_share_one_call_and_are_split_back():
     calls: list = []
     batcher = MicroBatcher(fake_model(calls), max_batch=100, max_wait=0.05)
-    requests = [([f"r{i}-a", f"r{i}-bb"], i == 3) for i in range(10)]
+    requests = [[f"r{i}-a", f"r{i}-bb"] for i in range(10)]
     results = asyncio.run(_submit_all(batcher, requests))
     assert len(calls) == 1 and len(calls[0]) == 20  # all ten requests in one model call
     for i, res in enumerate(results):
-        assert [r["text"] for r in res] == [f"r{i}-a", f"r{i}-bb"]
-        assert ("embedding" in res[0]) == (i == 3)  # only the request that asked
+        assert res == [{"text": f"r{i}-a", "n": 4}, {"text": f"r{i}-bb", "n": 5}]
 
 
 def test_max_batch_caps_a_call_and_no_batching_is_one_call_per_request():
     calls: list = []
     batcher = MicroBatcher(fake_model(calls), max_batch=4, max_wait=0.05)
-    asyncio.run(_submit_all(batcher, [([f"t{i}"], False) for i in range(10)]))
+    asyncio.run(_submit_all(batcher, [[f"t{i}"] for i in range(10)]))
     assert [len(c) for c in calls] == [4, 4, 2]
     calls.clear()
     batcher = MicroBatcher(fake_model(calls), max_batch=4, max_wait=0.05, enabled=False)
-    asyncio.run(_submit_all(batcher, [([f"t{i}"], False) for i in range(5)]))
+    asyncio.run(_submit_all(batcher, [[f"t{i}"] for i in range(5)]))
     assert [len(c) for c in calls] == [1] * 5
 
 
 def test_a_failing_call_fails_its_requests_and_the_worker_lives_on():
     state = {"fail": True}
 
-    def run(texts, embeddings):
+    def run(items):
         if state.pop("fail", False):
             raise RuntimeError("boom")
-        return [{"text": t} for t in texts]
+        return [{"text": t} for t in items]
 
     async def scenario():
         batcher = MicroBatcher(run, max_batch=8, max_wait=0.0)
@@ -98,11 +97,11 @@ class BlockingModel:
         self.calls: list[list[str]] = []
         self.release = threading.Event()
 
-    def __call__(self, texts, embeddings):
-        self.calls.append(list(texts))
+    def __call__(self, items):
+        self.calls.append(list(items))
         if len(self.calls) == 1:
             assert self.release.wait(10), "the test never released the first call"
-        return [{"text": t} for t in texts]
+        return [{"text": t} for t in items]
 
 
 async def _until(condition):
@@ -166,11 +165,11 @@ def test_a_small_request_goes_before_the_next_text_of_a_long_one():
 def test_a_failed_call_drops_the_rest_of_its_request_and_others_go_on():
     calls: list = []
 
-    def run(texts, embeddings):
-        calls.append(list(texts))
+    def run(items):
+        calls.append(list(items))
         if len(calls) == 2:
             raise RuntimeError("boom")
-        return [{"text": t} for t in texts]
+        return [{"text": t} for t in items]
 
     async def scenario():
         batcher = MicroBatcher(run, max_batch=2, max_wait=0.0)
@@ -203,3 +202,20 @@ def test_a_request_whose_client_left_is_not_run_further():
 
     assert asyncio.run(scenario()) == [{"text": "next"}]
     assert model.calls == [["g0", "g1", "g2", "g3"], ["next"]]
+
+
+def test_a_call_is_bounded_by_its_padded_size():
+    """Items are padded to the longest in the call: one long item does not bring short ones
+    along when together they would pass the budget (counting their sum, it would)."""
+    calls: list = []
+    batcher = MicroBatcher(fake_model(calls), max_batch=10, max_wait=0.0, max_batch_tokens=8)
+
+    async def scenario():
+        await batcher.start()
+        try:
+            return await batcher.submit(["long", "a", "b", "c", "d"], tokens=[5, 1, 1, 1, 2])
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert calls == [["long"], ["a", "b", "c", "d"]]  # 2 x 5 > 8; then 4 x 2 = 8

@@ -21,12 +21,13 @@ def serve(
     port: int = typer.Option(_D.port, min=0, max=65535),
     onnx: bool = typer.Option(False, "--onnx", help="ARTIFACT is an ONNX export: onnxruntime."),
     batching: bool = typer.Option(_D.batching, "--batching/--no-batching", help="Micro-batching."),
-    max_batch: int = typer.Option(_D.max_batch, min=1, help="Texts per model call."),
+    max_batch: int = typer.Option(_D.max_batch, min=1, help="Windows per model call."),
     max_batch_tokens: int = typer.Option(
         _D.max_batch_tokens,
         min=1,
-        help="Tokens per model call; large requests are split into calls and take turns, so a "
-        "small request waits behind at most one call.",
+        help="Padded tokens per model call (windows x the longest); requests and long texts "
+        "are split into calls of windows that take turns, so a small request waits behind at "
+        "most one call.",
     ),
     max_wait_ms: float = typer.Option(_D.max_wait_ms, min=0, help="How long a batch waits."),
     max_texts: int = typer.Option(_D.max_texts, min=1, help="Texts per request (more: 413)."),

@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 import torch
 
 from polyhead.engine.faults import loop_position
+from polyhead.engine.rundir import json_line
 
 log = logging.getLogger("polyhead")
 
@@ -75,7 +76,7 @@ class HistoryCallback(pl.Callback):
             **pl_module.history_extras,
         }
         with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json_line(record))
 
 
 class BestArtifactCallback(pl.Callback):

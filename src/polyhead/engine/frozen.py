@@ -4,12 +4,11 @@ the reloaded artifact, history.jsonl, the config and plan."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from polyhead.engine.evaluation import final_metrics
-from polyhead.engine.rundir import RunResult, write_metrics, write_setup
+from polyhead.engine.rundir import RunResult, json_line, write_metrics, write_setup
 from polyhead.features.frozen import fit_external_heads
 from polyhead.plan import plan_json
 
@@ -34,6 +33,6 @@ def train_frozen(cfg, run_dir, data, model, plan) -> RunResult:
         },
     )
     record = {"epoch": 0, "metrics": metrics.get("dev", {}), "trainable": [], "classifiers": report}
-    (run_dir / "history.jsonl").write_text(json.dumps(record) + "\n")
+    (run_dir / "history.jsonl").write_text(json_line(record))
     write_metrics(run_dir, metrics)
     return RunResult(run_dir, metrics, plan, None, seconds)

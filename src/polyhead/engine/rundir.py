@@ -58,6 +58,11 @@ def write_metrics(run_dir: Path, metrics: dict) -> None:
     (run_dir / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))
 
 
+def json_line(record: dict) -> str:
+    """One JSON line of `record` (history.jsonl): NaN / inf are null, never bare `NaN`."""
+    return json.dumps(json_safe(record), allow_nan=False) + "\n"
+
+
 def json_safe(value):
     """`value` with every NaN / inf float replaced by None (standard JSON has neither)."""
     if isinstance(value, float):

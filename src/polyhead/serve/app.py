@@ -8,19 +8,24 @@ is a 413, 415 or 422, never a 500.
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
+import json
 import re
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, field_validator
 from pydantic_core import PydanticCustomError
 
 from polyhead.export.runtime import load_predictor
 from polyhead.model.backbone import portable_name
+from polyhead.predict import Prepared, embedding_values
 from polyhead.serve.batcher import MicroBatcher
 from polyhead.serve.body import BodyLimit, parse_json_body
 from polyhead.serve.settings import ServeSettings
@@ -76,21 +81,22 @@ def _json_body(model: type[BaseModel]) -> dict:
 
 
 def create_app(predictor, settings: ServeSettings, metadata: dict) -> FastAPI:
+    # The model thread runs windows only; limits, windows and answers are made in another.
     batcher = MicroBatcher(
-        predictor.predict,
+        predictor.run,
         max_batch=settings.max_batch,
         max_wait=settings.max_wait_ms / 1000,
         enabled=settings.batching,
         max_batch_tokens=settings.max_batch_tokens,
     )
-    limits = RequestLimits(settings, TokenCounter(predictor.model.tokenizer))
+    side = RequestWork(settings, predictor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await batcher.start()
         yield
         await batcher.stop()
-        limits.close()
+        side.close()
 
     app = FastAPI(title="polyhead", version=metadata["versions"]["polyhead"], lifespan=lifespan)
     app.state.batcher = batcher
@@ -106,17 +112,19 @@ def create_app(predictor, settings: ServeSettings, metadata: dict) -> FastAPI:
         return {**metadata, "recent_batch_sizes": list(batcher.calls)[-20:]}
 
     @app.post("/predict", response_model=PredictResponse, openapi_extra=_json_body(PredictRequest))
-    async def predict(request: Request) -> dict:
+    async def predict(request: Request) -> Response:
         req = await _read(request, PredictRequest)
-        tokens = await limits.check(req.texts)
-        return {"predictions": await batcher.submit(req.texts, req.embeddings, tokens)}
+        prepared = await side.prepare(req.texts)
+        outputs = await batcher.submit(prepared.windows, [w.tokens for w in prepared.windows])
+        return _json(await side.predictions(prepared, outputs, req.embeddings))
 
     @app.post("/embed", response_model=EmbedResponse, openapi_extra=_json_body(EmbedRequest))
-    async def embed(request: Request) -> dict:
+    async def embed(request: Request) -> Response:
         req = await _read(request, EmbedRequest)
-        tokens = await limits.check(req.texts)
-        items = await batcher.submit(req.texts, embeddings=True, tokens=tokens)
-        return {"dim": metadata["embedding_dim"], "embeddings": [r["embedding"] for r in items]}
+        prepared = await side.prepare(req.texts)
+        firsts = prepared.first_windows()  # a text's embedding is its first window's
+        outputs = await batcher.submit(firsts, [w.tokens for w in firsts])
+        return _json(await side.embeddings(outputs, metadata["embedding_dim"]))
 
     return app
 
@@ -125,21 +133,83 @@ async def _read(request: Request, model: type[BaseModel]):
     return parse_json_body(await request.body(), request.headers.get("content-type"), model)
 
 
+# as FastAPI's JSONResponse writes JSON
+_dumps = functools.partial(json.dumps, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _json_object(head: dict, key: str, items: list) -> bytes:
+    """`{**head, key: items}` as JSON (as FastAPI writes it), item by item: one `json.dumps`
+    of a large answer (1.3 MB for 256 texts) holds the GIL throughout, stalling the event loop
+    and the model thread; between items this thread lets them run."""
+    parts = [_dumps(item) for item in items]
+    start = _dumps(head)[:-1] + ("," if head else "")
+    return f'{start}"{key}":[{",".join(parts)}]}}'.encode()
+
+
+def _json(content: bytes) -> Response:
+    return Response(content, media_type="application/json")
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     # A bug or a model failure, not bad input: still JSON, still logged (Starlette re-raises).
     return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
 
 
-class RequestLimits:
-    """Texts per request, characters per text, then tokens per request (counted in a thread of
-    its own, so a large request does not stall the event loop while it is counted)."""
+class RequestWork:
+    """A request's work besides the model, in threads of their own (off the event loop, which
+    keeps answering, and off the model thread, which only runs windows): limits checked (texts
+    per request, characters per text, then tokens per request), windows prepared, answers
+    assembled from window outputs. Two threads, so a small request's step does not queue
+    behind a large request's."""
 
-    def __init__(self, settings: ServeSettings, counter: TokenCounter):
-        self.settings, self.counter = settings, counter
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="polyhead-count")
+    THREADS = 2
 
-    async def check(self, texts: list[str]) -> list[int]:
-        """Token counts per text; HTTPException 413 past a limit."""
+    def __init__(self, settings: ServeSettings, predictor):
+        self.settings, self.predictor = settings, predictor
+        self._copies = [self._copy(predictor) for _ in range(self.THREADS)]
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix="polyhead-request")
+
+    async def prepare(self, texts: list[str]) -> Prepared:
+        """The texts' windows; HTTPException 413 past a limit."""
+        return await self._in_thread(self._prepare, texts)
+
+    async def predictions(self, prepared: Prepared, outputs: list, embeddings: bool) -> bytes:
+        """The /predict answer, as JSON."""
+
+        def answer() -> bytes:
+            items = self.predictor.assemble(prepared, outputs, embeddings)
+            return _json_object({}, "predictions", items)
+
+        return await self._in_thread(answer)
+
+    async def embeddings(self, outputs: list, dim: int) -> bytes:
+        """The /embed answer, as JSON."""
+
+        def answer() -> bytes:
+            vectors = [embedding_values(o.embedding) for o in outputs]
+            return _json_object({"dim": dim}, "embeddings", vectors)
+
+        return await self._in_thread(answer)
+
+    def _own(self):
+        """This thread's predictor and token counter, made at start (a tokenizer copy takes
+        a while). The HF tokenizer changes its own settings on each call, so each thread
+        prepares with a copy; the model is shared (read only here: pad ids, CRF decoding)."""
+        if not hasattr(self._local, "own"):
+            self._local.own = self._copies.pop()  # atomic: each thread takes its own
+        return self._local.own
+
+    @staticmethod
+    def _copy(predictor):
+        own = copy.copy(predictor)
+        own.tokenizer = copy.deepcopy(predictor.tokenizer)
+        return own, TokenCounter(own.tokenizer)
+
+    async def _in_thread(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _prepare(self, texts: list[str]) -> Prepared:
         most = self.settings
         if len(texts) > most.max_texts:
             raise HTTPException(413, f"{len(texts)} texts; at most {most.max_texts} per request")
@@ -148,9 +218,9 @@ class RequestLimits:
                 raise HTTPException(
                     413, f"texts[{i}] has {len(text)} characters; at most {most.max_text_chars}"
                 )
+        predictor, counter = self._own()
         limit = most.max_tokens_per_request
-        loop = asyncio.get_running_loop()
-        counts = await loop.run_in_executor(self._pool, self.counter.count, texts, limit)
+        counts = counter.count(texts, limit)
         if sum(counts) > limit:
             upto = f"texts[0..{len(counts) - 1}]" if len(counts) > 1 else "texts[0]"
             raise HTTPException(
@@ -158,7 +228,7 @@ class RequestLimits:
                 f"{sum(counts)} tokens in {upto}; at most {limit} tokens per request "
                 "(split the texts over several requests)",
             )
-        return counts
+        return predictor.prepare(texts)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -17,11 +17,18 @@ class ServeSettings(BaseModel):
     )
     max_body_bytes: int = Field(8 * 1024 * 1024, gt=0, description="request body; more -> 413")
     batching: bool = True
-    max_batch: int = Field(64, gt=0, description="texts per model call")
+    # The server schedules windows (a text of up to the model's max_length tokens, or one
+    # stretch of a longer text), so these bound every model call whatever the texts' lengths.
+    max_batch: int = Field(64, gt=0, description="windows per model call")
     # A small request waits behind at most one call, so calls stay short: a latency choice
-    # (docs/issues/issue-13-server.md); raise it where throughput matters more.
+    # (64 kept a one-text client at 2-3x its idle p99 under a flood, 128 at 3-5x; a large
+    # request's throughput is 0.87x of 128's: docs/issues/issue-13-server.md). Raise it where
+    # throughput matters more or calls are cheap (a GPU).
     max_batch_tokens: int = Field(
-        128, gt=0, description="tokens per model call (a longer text runs alone)"
+        64,
+        gt=0,
+        description="padded tokens per model call: windows x the longest (a longer window "
+        "runs alone)",
     )
     max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits to fill up")
     threads: int | None = Field(None, gt=0, description="CPU threads for the model (None: default)")
