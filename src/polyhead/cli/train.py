@@ -158,14 +158,13 @@ def evaluate(
     model = MultiTaskModel.load(resolve_model(artifact, revision), verify=verify)
     metrics = {}
     if examples is not None:
-        labelled = all(ex.label is not None for ex in examples)
-        # an embedding-only model (no head): label retrieval by the embedding only
-        out = evaluate_examples(model, examples, where=str(data)) if model.spec.tasks else {}
-        if not out and not labelled:
+        if model.spec.tasks:  # its heads, and label retrieval per sentence task
+            metrics["eval"] = evaluate_examples(model, examples, where=str(data))
+        elif all(ex.label is not None for ex in examples):
+            # an embedding-only model (no head): label retrieval by the embedding only
+            metrics["eval"] = {"retrieval": {"label": examples_retrieval(model, examples)}}
+        else:
             raise DataError(data, None, "the model has no head and the data no sentence labels")
-        if labelled and "retrieval" not in out:
-            out["retrieval"] = {"label": examples_retrieval(model, examples)}
-        metrics["eval"] = out
     if pair_list is not None:
         metrics["pairs"] = {"embedding": evaluate_pairs(model, pair_list)}
     if as_json:
