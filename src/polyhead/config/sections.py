@@ -72,9 +72,10 @@ class TaskConfig(TaskSettings, EmbeddingSettings):
     # ---- embedding tasks (issue 16) --------------------------------------------------------
     @model_validator(mode="after")
     def _embedding_fields(self) -> TaskConfig:
-        embedding_only = {"loss", "pairs_from"} & self.model_fields_set
+        # by value, not by fields set: a dumped config (model_dump) sets them all to None
+        embedding_only = [f for f in ("loss", "pairs_from") if getattr(self, f) is not None]
         if self.kind != "embedding" and embedding_only:
-            raise ValueError(f"{sorted(embedding_only)} apply to kind: embedding only")
+            raise ValueError(f"{embedding_only} apply to kind: embedding only")
         if self.kind == "embedding":
             if self.hidden_size or self.class_weights != "none":
                 raise ValueError("an embedding task has no head: no hidden_size, class_weights")

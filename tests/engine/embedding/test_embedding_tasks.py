@@ -143,6 +143,11 @@ def test_config_rules(tiny_bert, tmp_path):
             validate_config(embedding_raw(tiny_bert, tasks, trainer=trainer))
         assert err.value.field == field, (tasks, trainer)
 
+    # a dumped config validates again (tune, compare and config.yaml round-trip it)
+    raw = embedding_raw(tiny_bert, {"h": head, "e": {"kind": "embedding", "pairs_from": "h"}})
+    dumped = validate_config(raw).model_dump()
+    assert validate_config(dumped).model_dump() == dumped
+
 
 def test_an_idle_embedding_task_is_allowed_anywhere(tiny_bert, tmp_path):
     """loss_weight 0 turns the task off (a compare setting for strategies without a
