@@ -113,29 +113,42 @@ REVISION_HELP = "With a Hub id: a branch, tag or commit."
 @app.command()
 def evaluate(
     artifact: str = typer.Argument(..., help=MODEL_HELP),
-    data: Path = typer.Option(..., "--data", help="Labelled data in any supported format."),
+    data: Path = typer.Option(None, "--data", help="Labelled data in any supported format."),
     fmt: str = typer.Option(None, "--format", help="conll|massive|jsonl|csv|seqio"),
     split: str = typer.Option(None, "--split", help="Only examples of this split."),
+    pairs: Path = typer.Option(
+        None, "--pairs", help="Sentence pairs (JSONL/CSV): the embedding's Spearman or MRR@10."
+    ),
     revision: str = typer.Option(None, "--revision", help=REVISION_HELP),
     as_json: bool = typer.Option(False, "--json"),
     verify: bool = typer.Option(True, "--verify/--no-verify", help=VERIFY_HELP),
 ):
     """Score a trained model on labelled data: each of its tasks on the rows that label it
-    (`n` says how many; labels the model never saw count as errors)."""
+    (`n` says how many; labels the model never saw count as errors; label retrieval by the
+    embedding per sentence task) and/or its embedding on sentence pairs (--pairs)."""
     import json
 
     from polyhead.data import read_examples
+    from polyhead.data.pairs import read_pairs
     from polyhead.errors import DataError
 
+    if data is None and pairs is None:
+        raise PolyheadError("evaluate needs --data (labelled sentences) or --pairs (or both)")
     # bad data fails before the heavy imports
-    examples = read_examples(data, format=fmt, split=split)
-    if split and all(ex.split is None for ex in examples):
-        raise DataError(data, None, f"no split information to select --split {split!r} from")
-    if not examples:
-        raise DataError(data, None, "no examples to evaluate")
-    if all(ex.label is None and ex.tags is None for ex in examples):
-        raise DataError(data, None, "no labels or tags on any row; evaluate needs labelled data")
+    examples = None
+    if data is not None:
+        examples = read_examples(data, format=fmt, split=split)
+        if split and all(ex.split is None for ex in examples):
+            raise DataError(data, None, f"no split information to select --split {split!r} from")
+        if not examples:
+            raise DataError(data, None, "no examples to evaluate")
+        if all(ex.label is None and ex.tags is None for ex in examples):
+            raise DataError(
+                data, None, "no labels or tags on any row; evaluate needs labelled data"
+            )
+    pair_list = read_pairs(pairs) if pairs is not None else None
 
+    from polyhead.engine.embedding_eval import evaluate_pairs, examples_retrieval
     from polyhead.engine.evaluation import evaluate_examples
     from polyhead.engine.rundir import json_safe
     from polyhead.hub import resolve_model
@@ -143,13 +156,25 @@ def evaluate(
     from polyhead.report.tables import print_metrics
 
     model = MultiTaskModel.load(resolve_model(artifact, revision), verify=verify)
-    if model.spec.words != "whitespace":  # a JSONL `text` split into the model's own words
+    if examples is not None and model.spec.words != "whitespace":
+        # a JSONL `text` split into the model's own words
         examples = read_examples(data, format=fmt, split=split, words_mode=model.spec.words)
-    metrics = evaluate_examples(model, examples, where=str(data))
+    metrics = {}
+    if examples is not None:
+        if model.spec.tasks:  # its heads, and label retrieval per sentence task
+            metrics["eval"] = evaluate_examples(model, examples, where=str(data))
+        elif all(ex.label is not None for ex in examples):
+            # an embedding-only model (no head): label retrieval by the embedding only
+            metrics["eval"] = {"retrieval": {"label": examples_retrieval(model, examples)}}
+        else:
+            raise DataError(data, None, "the model has no head and the data no sentence labels")
+    if pair_list is not None:
+        metrics["pairs"] = {"embedding": evaluate_pairs(model, pair_list)}
     if as_json:
-        print(json.dumps(json_safe(metrics), indent=2, allow_nan=False))
+        shown = metrics if pair_list is not None else metrics["eval"]
+        print(json.dumps(json_safe(shown), indent=2, allow_nan=False))
     else:
-        print_metrics(Console(), {"eval": metrics})
+        print_metrics(Console(), metrics)
 
 
 @app.command()

@@ -52,9 +52,16 @@ def _yaml_value(key: str, value: str):
 
 def _resolve_paths(raw: dict, base: Path) -> None:
     """Make data paths relative to the config file absolute (if they exist there)."""
+    for task in (raw.get("tasks") or {}).values():  # an embedding task's `data: FILE`
+        if isinstance(task, dict) and isinstance(task.get("data"), str):
+            task["data"] = {"train": task["data"]}
     sources = [raw.get("data")] + [
         t.get("data") for t in (raw.get("tasks") or {}).values() if isinstance(t, dict)
     ]
+    trainer = raw.get("trainer")
+    watch = trainer.get("watch_embedding") if isinstance(trainer, dict) else None
+    if isinstance(watch, str) and not Path(watch).is_absolute():
+        trainer["watch_embedding"] = _absolute(base / watch)
     for src in sources:
         if not isinstance(src, dict):
             continue

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from polyhead.data.sources import DataSource
 from polyhead.data.words import detect_words_mode, split_off_punctuation
 from polyhead.errors import ConfigError
+from polyhead.model.embedding_task import (
+    PRESERVE_EMBEDDING,
+    EmbeddingSettings,
+    check_embedding_tasks,
+)
 from polyhead.model.spec import (
     TASK_NAME,
     LayerSelection,
@@ -40,22 +45,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
-class TaskConfig(TaskSettings):
+class TaskConfig(TaskSettings, EmbeddingSettings):
     """`tasks.<name>`: the head's settings (polyhead.model.spec.TaskSettings) plus where its
-    data comes from and how it is weighted in training and model selection."""
+    data comes from and how it is weighted in training and model selection. `kind:
+    embedding` is a loss on the pooled embedding with no head (polyhead.model.embedding_task:
+    `loss`, `scale`, `pairs_from`, `score_scale`); its `data` is a pairs file."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    kind: Literal["sentence", "token", "embedding"]
     data: DataSource | None = None
     metric_weight: float = Field(1.0, ge=0.0, description="weight in the combined score")
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="balanced: loss weight n / (labels * count) per label (non-CRF)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _pairs_file(cls, value):
+        """An embedding task's `data: FILE` is its training pairs file."""
+        if isinstance(value, dict) and isinstance(value.get("data"), str):
+            value = {**value, "data": {"train": value["data"]}}
+        return value
+
     @model_validator(mode="after")
     def _weights(self) -> TaskConfig:
         if self.crf and self.class_weights != "none":
             raise ValueError("class_weights cannot combine with crf (the CRF loss is per path)")
+        return self
+
+    # ---- embedding tasks (issue 16) --------------------------------------------------------
+    @model_validator(mode="after")
+    def _embedding_fields(self) -> TaskConfig:
+        # by value, not by fields set: a dumped config (model_dump) sets them all to None
+        embedding_only = [f for f in ("loss", "pairs_from") if getattr(self, f) is not None]
+        if self.kind != "embedding" and embedding_only:
+            raise ValueError(f"{embedding_only} apply to kind: embedding only")
+        if self.kind == "embedding":
+            if self.hidden_size or self.class_weights != "none":
+                raise ValueError("an embedding task has no head: no hidden_size, class_weights")
+            if (self.data is None) == (self.pairs_from is None):
+                raise ValueError("an embedding task needs data (a pairs file) or pairs_from")
         return self
 
 
@@ -136,6 +166,13 @@ class TrainerConfig(_Strict):
     preserve_weight: float = Field(1.0, ge=0.0)
     max_drop: float | None = Field(None, ge=0.0, description="points below start that stop a run")
     log_grad_cosine: bool = False
+    # Embedding guard (polyhead.engine.guard, .embedding_guard; issue 16): `preserve:
+    # [embedding]` distils the pooled embedding toward the start model's on the training
+    # inputs; `watch_embedding` scores a pairs file's Spearman before training and each epoch.
+    watch_embedding: str | None = Field(None, description="pairs file the embedding is scored on")
+    preserve_embedding_weight: float = Field(
+        1.0, ge=0.0, description="weight of the embedding distillation (preserve: [embedding])"
+    )
     loggers: list[LoggerName] = Field(default_factory=lambda: ["csv", "tensorboard"])
     tracking_uri: str | None = Field(
         None, description="mlflow: default $MLFLOW_TRACKING_URI, else MLflow's own default"
@@ -251,14 +288,15 @@ class RunConfig(_Strict):
         if not self.tasks:
             raise ValueError("at least one task is needed")
         for name, task in self.tasks.items():
-            if task.data is None and self.data is None:
+            if task.data is None and self.data is None and task.kind != "embedding":
                 raise ConfigError(
                     f"tasks.{name}.data", "no data for this task and no top-level data"
                 )
-        unknown = [h for h in self.plan.frozen_heads if h not in self.tasks]
+        unknown = [h for h in self.plan.frozen_heads if h not in self.head_tasks()]
         if unknown:
             raise ConfigError(
-                "plan.frozen_heads", f"no task named {unknown}; tasks are {sorted(self.tasks)}"
+                "plan.frozen_heads",
+                f"no head named {unknown}; heads are {sorted(self.head_tasks())}",
             )
         bad = [n for n in self.tasks if not re.fullmatch(TASK_NAME, n)]
         if bad:
@@ -266,6 +304,7 @@ class RunConfig(_Strict):
                 f"tasks.{bad[0]}",
                 "task names are identifiers (letters, digits, '_' and '-', not first a digit)",
             )
+        self._check_embedding()
         self._check_guard()
         self._words_of_sources()
         for name, task in self.tasks.items():
@@ -287,28 +326,51 @@ class RunConfig(_Strict):
                 src.words = self.model.words
 
     def _check_guard(self) -> None:
-        unknown = [t for t in self.trainer.preserve if t not in self.tasks]
+        preserved = [t for t in self.trainer.preserve if t != PRESERVE_EMBEDDING]
+        unknown = [t for t in preserved if t not in self.head_tasks()]
         if unknown:
             raise ConfigError(
-                "trainer.preserve", f"no task named {unknown}; tasks are {sorted(self.tasks)}"
+                "trainer.preserve",
+                f"no head named {unknown}; heads are {sorted(self.head_tasks())} "
+                f"(or '{PRESERVE_EMBEDDING}': the pooled embedding)",
             )
-        if self.trainer.max_drop is not None and not self.watched_tasks():
+        watched = self.watched_tasks() or self.trainer.watch_embedding
+        if self.trainer.max_drop is not None and not watched:
             raise ConfigError(
-                "trainer.max_drop", "needs a task to watch: set plan.frozen_heads or preserve"
+                "trainer.max_drop",
+                "needs something to watch: set plan.frozen_heads, preserve or watch_embedding",
             )
 
     def watched_tasks(self) -> list[str]:
-        """Tasks whose drift from their start value the guard reports (frozen or preserved)."""
-        return list(dict.fromkeys(self.plan.frozen_heads + self.trainer.preserve))
+        """Heads whose drift from their start value the guard reports (frozen or preserved);
+        the embedding's drift is watched through `trainer.watch_embedding`."""
+        names = self.plan.frozen_heads + self.trainer.preserve
+        return [t for t in dict.fromkeys(names) if t != PRESERVE_EMBEDDING]
 
     def source(self, task: str) -> DataSource:
         return self.tasks[task].data or self.data  # type: ignore[return-value]
 
     def task_sources(self) -> dict[str, DataSource]:
-        return {name: self.source(name) for name in self.tasks}
+        """The data source of every task with a head (embedding tasks read pairs)."""
+        return {name: self.source(name) for name in self.head_tasks()}
 
     def kinds(self) -> dict[str, str]:
-        return {name: t.kind for name, t in self.tasks.items()}
+        """Every task with a head -> its kind (sentence or token)."""
+        return {name: self.tasks[name].kind for name in self.head_tasks()}
+
+    # ---- embedding tasks (issue 16) ------------------------------------------------------
+    def head_tasks(self) -> list[str]:
+        return [n for n, t in self.tasks.items() if t.kind != "embedding"]
+
+    def embedding_tasks(self) -> list[str]:
+        return [n for n, t in self.tasks.items() if t.kind == "embedding"]
+
+    def active_embedding_tasks(self) -> list[str]:
+        """Embedding tasks that train (loss_weight > 0)."""
+        return [n for n in self.embedding_tasks() if self.tasks[n].loss_weight > 0]
+
+    def _check_embedding(self) -> None:
+        check_embedding_tasks(self.tasks, self.trainer.sampling, self.trainer.preserve)
 
     def to_spec(
         self,
@@ -325,9 +387,9 @@ class RunConfig(_Strict):
                 name=name,
                 labels=list(labels[name]),
                 class_weights=(class_weights or {}).get(name),
-                **t.model_dump(include=task_fields),
+                **self.tasks[name].model_dump(include=task_fields),
             )
-            for name, t in self.tasks.items()
+            for name in self.head_tasks()  # an embedding task has no head to save
         ]
         model = self.model.model_dump(include=set(ModelSettings.model_fields))
         train_words = list(train_words)

@@ -11,10 +11,12 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from polyhead.config import RunConfig
 from polyhead.data.labels import LabelSet
-from polyhead.data.rows import EncodeStats, RowDataset, build_label_sets, collate, encode_source
+from polyhead.data.pair_rows import ChainRows, collate_any
+from polyhead.data.rows import EncodeStats, RowDataset, build_label_sets, encode_source
 from polyhead.data.sampling import TaskBatchSampler
 from polyhead.data.sources import group_sources, load_splits
 from polyhead.engine.faults import ReplaySampler, loop_position
+from polyhead.engine.pair_data import build_pair_sources
 from polyhead.errors import ConfigError
 
 log = logging.getLogger("polyhead")
@@ -34,6 +36,8 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self.train_stats = EncodeStats()
         self._encoded: dict[str, list[list[dict]]] = {}
         self._resume = {"epoch": 0, "batches_done": 0}  # set by load_state_dict
+        # embedding tasks: their pairs sources, after the head sources (polyhead.engine.pair_data)
+        self.pair_sources = build_pair_sources(cfg, self.sources, self.rows, tokenizer)
 
     def rows(self, split: str) -> list[list[dict]]:
         """Encoded rows per source (cached): one per example, or per window of a long
@@ -93,15 +97,29 @@ class MultiTaskDataModule(pl.LightningDataModule):
             batch_size=batch_size,
             shuffle=shuffle and sampler is None,
             sampler=sampler,
-            collate_fn=lambda b: collate(b, self.pad_id),
+            collate_fn=lambda b: collate_any(b, self.pad_id),
             num_workers=self.cfg.trainer.num_workers,
         )
+
+    def train_parts(self) -> list:
+        """The training rows of each source in the sampler's order: head sources, then the
+        pairs sources of the embedding tasks that train (an idle one has no rows)."""
+        pairs = [p.rows["train"] if p.trains else [] for p in self.pair_sources]
+        return [*self.rows("train"), *pairs]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pairs made from labels are new each epoch (PolyheadModule calls this)."""
+        for p in self.pair_sources:
+            if hasattr(p.rows["train"], "set_epoch"):
+                p.rows["train"].set_epoch(epoch)
 
     def train_dataloader(self) -> DataLoader:
         """One source, or `sampling: mixed`: a shuffled pass over all rows. Else batches of
         one source each, chosen by the task sampler (polyhead.engine.sampling)."""
-        per_source = self.rows("train")
-        rows = ConcatDataset(per_source)  # indexes each source's rows; copies none
+        self.set_epoch(self._resume["epoch"])
+        per_source = self.train_parts()
+        # indexes each source's rows lazily (copies none): pairs from labels change each epoch
+        rows = ChainRows(per_source)
         t = self.cfg.trainer
         rank, world = self._replicas()
         if t.sampling == "mixed" or sum(1 for rows in per_source if rows) < 2:
@@ -113,12 +131,12 @@ class MultiTaskDataModule(pl.LightningDataModule):
         # Epoch and skip as constructor arguments: under DDP Lightning re-creates the sampler
         # from them, so attributes set here would be lost.
         sampler = self.task_sampler(self._device_batch(world), **self._resume)
-        names = ["+".join(s.tasks) for s in self.sources]
+        names = ["+".join(s.tasks) for s in self.sources] + [p.task for p in self.pair_sources]
         log.info("%s", sampler.describe(names))
         return DataLoader(
             RowDataset(rows),
             batch_sampler=sampler,
-            collate_fn=lambda b: collate(b, self.pad_id),
+            collate_fn=lambda b: collate_any(b, self.pad_id),
             num_workers=t.num_workers,
         )
 
@@ -147,7 +165,7 @@ class MultiTaskDataModule(pl.LightningDataModule):
         self, batch_size: int | None = None, epoch: int = 0, batches_done: int = 0
     ) -> TaskBatchSampler:
         t = self.cfg.trainer
-        sizes = [len(rows) for rows in self.rows("train")]
+        sizes = [len(rows) for rows in self.train_parts()]
         batch = batch_size or t.batch_size
         return TaskBatchSampler(
             sizes, batch, t.sampling, t.temperature, t.seed, epoch=epoch, skip=batches_done
@@ -161,11 +179,21 @@ class MultiTaskDataModule(pl.LightningDataModule):
             if rows
         ]
 
+    def pair_eval_dataloaders(self, split: str) -> list[DataLoader]:
+        """One loader per pairs file with pairs in `split` (embedding metrics)."""
+        return [
+            self._loader(p.rows[split], self.cfg.trainer.eval_batch_size, shuffle=False)
+            for p in self.pair_sources
+            if p.splits.get(split)
+        ]
+
     def has_split(self, split: str) -> bool:
-        return any(src.splits[split] for src in self.sources)
+        return any(src.splits[split] for src in self.sources) or any(
+            p.splits.get(split) for p in self.pair_sources
+        )
 
     def val_dataloader(self):
-        return self.eval_dataloaders("dev")
+        return self.eval_dataloaders("dev") + self.pair_eval_dataloaders("dev")
 
     def test_dataloader(self):
-        return self.eval_dataloaders("test")
+        return self.eval_dataloaders("test") + self.pair_eval_dataloaders("test")

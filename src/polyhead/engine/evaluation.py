@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from polyhead import evaluate as M
@@ -18,9 +19,15 @@ from polyhead.data.rows import batches_in_order, encode_source
 from polyhead.data.schemes import seqeval_mode
 from polyhead.data.sources import WINDOW_STRIDE, SourceData
 from polyhead.data.windows import merge_owned, word_margins
+from polyhead.data.sources import SourceData
+from polyhead.embedding_metrics import label_retrieval
+from polyhead.engine.embedding_eval import PairCollector
 from polyhead.errors import PolyheadError
 from polyhead.model.crf import compact
 from polyhead.model.multitask import MultiTaskModel
+
+# Label retrieval is O(N^2): on bigger eval sets it scores a fixed seeded sample of sentences.
+RETRIEVAL_MAX = 5000
 
 
 def word_level(pred_ids: torch.Tensor, word_ids: torch.Tensor) -> list[list[int]]:
@@ -44,13 +51,29 @@ class PredictionCollector:
         self.preds: dict[int, dict[str, dict[tuple[int, int], object]]] = {
             s.index: {t: {} for t in s.tasks} for s in sources
         }
+        # sentence embeddings of the sources with sentence tasks, for label retrieval
+        self.embeddings: dict[int, dict[int, np.ndarray]] = {
+            s.index: {} for s in sources if any(kinds[t] == "sentence" for t in s.tasks)
+        }
 
-    def add(self, batch: dict[str, torch.Tensor], logits: dict[str, torch.Tensor]) -> None:
+    def add(
+        self,
+        batch: dict[str, torch.Tensor],
+        logits: dict[str, torch.Tensor],
+        embedding: torch.Tensor | None = None,
+    ) -> None:
+        """One batch's logits, and its (B, H) embeddings for label retrieval if given."""
         source = int(batch["source"][0])
         index = batch["index"].tolist()
         window = batch["window"].tolist() if "window" in batch else [0] * len(index)
         keys = list(zip(index, window, strict=True))
         margins = [word_margins(words) for words in batch["word_ids"].tolist()]
+        if embedding is not None and source in self.embeddings:
+            # one embedding per example for label retrieval: its first window's
+            rows = embedding.float().cpu().numpy()
+            for (i, w), row in zip(keys, rows, strict=True):
+                if w == 0:
+                    self.embeddings[source][i] = row
         for task in self.preds[source]:
             if self.kinds[task] == "sentence":
                 probs = torch.softmax(logits[task].float(), -1).cpu()  # (B, L)
@@ -78,7 +101,8 @@ class PredictionCollector:
         device = next(model.parameters()).device
         for batch in batches:
             batch = {k: v.to(device) for k, v in batch.items()}
-            self.add(batch, model.head_logits(model.features(batch)))
+            feats = model.features(batch)
+            self.add(batch, model.head_logits(feats), feats["embedding"])
         model.train(was_training)
 
     def gather(self) -> None:
@@ -91,11 +115,13 @@ class PredictionCollector:
         if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
             return
         shards: list = [None] * dist.get_world_size()
-        dist.all_gather_object(shards, self.preds)
-        for shard in shards:
-            for source, tasks in shard.items():
-                for task, preds in tasks.items():
-                    self.preds[source][task].update(preds)
+        dist.all_gather_object(shards, (self.preds, self.embeddings))
+        for preds, embeddings in shards:
+            for source, tasks in preds.items():
+                for task, got in tasks.items():
+                    self.preds[source][task].update(got)
+            for source, rows in embeddings.items():
+                self.embeddings[source].update(rows)
 
     def predictions(self, source, task: str) -> list:
         """Label strings in example order; words no window holds (truncated) are 'O'."""
@@ -120,16 +146,47 @@ class PredictionCollector:
             out.append(["O" if p is None else names.name(p) for p in ids])
         return out
 
-    def metrics(self, weights: dict[str, float] | None = None) -> dict:
-        """{task: metrics}, plus `frame_accuracy` per joint source and one combined `score`."""
+    def metrics(
+        self,
+        weights: dict[str, float] | None = None,
+        pairs: dict[str, dict] | None = None,
+        pairs_main: dict[str, str] | None = None,
+    ) -> dict:
+        """{task: metrics}, plus `frame_accuracy` per joint source, `retrieval` (label
+        retrieval per sentence task) and one combined `score`. `pairs`: the embedding tasks'
+        metrics (polyhead.engine.embedding_eval), scored by their `pairs_main` metric."""
         result: dict = {}
         for src in self.sources:
             if not src.splits[self.split]:
                 continue
             result.update(self._source_metrics(src))
+            retrieval = self._retrieval(src)
+            if retrieval:
+                result.setdefault("retrieval", {}).update(retrieval)
         tasks = {t: m for t, m in result.items() if t in self.kinds}
-        result["score"] = M.combined_score(tasks, {t: self.kinds[t] for t in tasks}, weights)
+        main = {t: self.kinds[t] for t in tasks}
+        for task, m in (pairs or {}).items():
+            result[task] = tasks[task] = m
+            main[task] = (pairs_main or {})[task]
+        result["score"] = M.combined_score(tasks, main, weights)
         return result
+
+    def _retrieval(self, src) -> dict:
+        """Label retrieval (MRR@10, recall@1/10) of each sentence task's gold labels by the
+        embedding, when the embeddings were collected."""
+        got = self.embeddings.get(src.index) or {}
+        examples = src.splits[self.split]
+        if len(got) != len(examples):
+            return {}
+        keep = np.arange(len(examples))
+        if len(keep) > RETRIEVAL_MAX:
+            keep = np.sort(np.random.default_rng(0).choice(keep, RETRIEVAL_MAX, replace=False))
+        emb = np.stack([got[i] for i in keep])  # (N, H)
+        return {
+            task: label_retrieval(emb, [examples[i].label for i in keep])
+            for task in src.tasks
+            if self.kinds[task] == "sentence"
+        }
 
     def _source_metrics(self, src) -> dict:
         examples = src.splits[self.split]
@@ -176,13 +233,17 @@ def score(
     label_sets: dict[str, LabelSet],
     split: str,
     weights: dict[str, float] | None = None,
+    pairs=None,
 ) -> dict:
     """The scoring function: model + batches of encoded rows -> per-task metrics (and frame
-    accuracy, and the combined score). Final metrics, `evaluate`, the drift guard and the run
-    reports all score through here; validation feeds the same collector batch by batch."""
+    accuracy, label retrieval and the combined score). Final metrics, `evaluate`, the drift
+    guard and the run reports all score through here; validation feeds the same collector
+    batch by batch. `pairs`: a filled PairCollector of the embedding tasks (or None)."""
     collector = PredictionCollector(sources, kinds, label_sets, split, model.crf_heads())
     collector.collect(model, batches)
-    return collector.metrics(weights)
+    if pairs is None:
+        return collector.metrics(weights)
+    return collector.metrics(weights, pairs.metrics(), pairs.main_metrics())
 
 
 def evaluate_examples(
@@ -241,7 +302,9 @@ def final_metrics(artifact: Path, cfg, data) -> dict:
     for split in ("dev", "test"):
         if data.has_split(split):
             batches = (b for loader in data.eval_dataloaders(split) for b in loader)
+            pairs = PairCollector(data.pair_sources, split)
+            pairs.collect(best, (b for dl in data.pair_eval_dataloaders(split) for b in dl))
             out[split] = score(
-                best, batches, data.sources, data.kinds, data.label_sets, split, weights
+                best, batches, data.sources, data.kinds, data.label_sets, split, weights, pairs
             )
     return out

@@ -39,10 +39,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from polyhead.data.align import IGNORE_INDEX
+from polyhead.data.pairs import read_pairs
 from polyhead.data.rows import batches_in_order
 from polyhead.engine.cosine import GradCosine
+from polyhead.engine.embedding_eval import WatchPairs
+from polyhead.engine.embedding_guard import EmbeddingDistillation
 from polyhead.engine.evaluation import score
 from polyhead.evaluate import MAIN_METRIC
+from polyhead.model.embedding_task import PRESERVE_EMBEDDING
 
 log = logging.getLogger("polyhead")
 TEACHER_FILE = Path("guard") / "start_logits.safetensors"
@@ -51,10 +55,17 @@ TEACHER_FILE = Path("guard") / "start_logits.safetensors"
 def build_guards(cfg, run_dir: Path, best_cb) -> list[pl.Callback]:
     """The guard callbacks `cfg` asks for; none for a run without frozen or preserved tasks."""
     guards: list[pl.Callback] = []
-    if cfg.watched_tasks():
-        guards.append(DriftGuard(cfg.watched_tasks(), cfg.trainer.max_drop, best_cb, run_dir))
-    if cfg.trainer.preserve:
-        guards.append(Distillation(cfg.trainer.preserve, cfg.trainer.preserve_weight, run_dir))
+    t = cfg.trainer
+    probes = {}
+    if t.watch_embedding:  # the embedding's drift: Spearman on a pairs file (issue 16)
+        probes[PRESERVE_EMBEDDING] = WatchPairs(read_pairs(t.watch_embedding), t.eval_batch_size)
+    if cfg.watched_tasks() or probes:
+        guards.append(DriftGuard(cfg.watched_tasks(), t.max_drop, best_cb, run_dir, probes))
+    preserved = [p for p in t.preserve if p != PRESERVE_EMBEDDING]
+    if preserved:
+        guards.append(Distillation(preserved, t.preserve_weight, run_dir))
+    if PRESERVE_EMBEDDING in t.preserve:
+        guards.append(EmbeddingDistillation(t.preserve_embedding_weight, run_dir))
     if cfg.trainer.log_grad_cosine and len(cfg.tasks) > 1:
         guards.append(GradCosine(cfg.trainer.batch_size))
     return guards
@@ -76,8 +87,15 @@ def on_device(batch: dict, device) -> dict:
 
 
 class DriftGuard(pl.Callback):
-    def __init__(self, tasks: list[str], max_drop: float | None, best_cb, run_dir: Path):
+    """`probes`: other watched values, name -> callable(model) -> value in [0, 1] (the
+    embedding's Spearman on `trainer.watch_embedding`), measured at the same moments."""
+
+    def __init__(
+        self, tasks: list[str], max_drop: float | None, best_cb, run_dir: Path, probes=None
+    ):
         self.tasks, self.max_drop, self.run_dir = list(tasks), max_drop, Path(run_dir)
+        self.probes = dict(probes or {})
+        self.names = self.tasks + list(self.probes)
         self.start: dict[str, float] | None = None
         self.by_epoch: dict[int, dict[str, float]] = {}
         self.stopped_at: int | None = None
@@ -89,9 +107,8 @@ class DriftGuard(pl.Callback):
     def on_fit_start(self, trainer, pl_module) -> None:
         if self.start is not None:  # restored from a checkpoint: the true start is kept
             return
-        metrics = self._dev_metrics(trainer, pl_module)
-        kinds = pl_module.kinds
-        self.start = {t: float(metrics[t][MAIN_METRIC[kinds[t]]]) for t in self.tasks}
+        metrics = self._dev_metrics(trainer, pl_module) if self.tasks else {}
+        self.start = self._values(metrics, pl_module)
         log.info("drift guard, dev before training: %s", self._fmt(self.start))
         if self.max_drop is not None and trainer.is_global_zero:
             # The fallback if no epoch stays within max_drop: the model as it was.
@@ -115,17 +132,22 @@ class DriftGuard(pl.Callback):
             "dev",
         )
 
+    def _values(self, metrics: dict, pl_module) -> dict[str, float]:
+        """Each watched task's main metric in `metrics`, and each probe's value now."""
+        kinds = pl_module.kinds
+        values = {t: float(metrics[t][MAIN_METRIC[kinds[t]]]) for t in self.tasks}
+        return values | {name: float(p(pl_module.model)) for name, p in self.probes.items()}
+
     # ---- every epoch ---------------------------------------------------------------------
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or self.start is None:
             return
-        kinds, metrics = pl_module.kinds, pl_module.last_metrics
-        now = {t: float(metrics[t][MAIN_METRIC[kinds[t]]]) for t in self.tasks}
+        now = self._values(pl_module.last_metrics, pl_module)
         epoch = trainer.current_epoch
         self.by_epoch[epoch] = now
-        drops = {t: 100.0 * (self.start[t] - now[t]) for t in self.tasks}
+        drops = {t: 100.0 * (self.start[t] - now[t]) for t in self.names}
         pl_module.history_extras["drift"] = {
-            t: {"start": self.start[t], "current": now[t], "drop": drops[t]} for t in self.tasks
+            t: {"start": self.start[t], "current": now[t], "drop": drops[t]} for t in self.names
         }
         over = {t: d for t, d in drops.items() if self.max_drop is not None and d > self.max_drop}
         self._allowed = not over
@@ -152,7 +174,7 @@ class DriftGuard(pl.Callback):
                 "final": last[t],
                 "drop": 100.0 * (self.start[t] - best[t]),
             }
-            for t in self.tasks
+            for t in self.names
         }
         out = {"drift": drift}
         if self.max_drop is not None:

@@ -10,10 +10,13 @@ import lightning.pytorch as pl
 import torch
 
 from polyhead.engine import faults
+from polyhead.engine.embedding_eval import PairCollector
 from polyhead.engine.evaluation import PredictionCollector
 from polyhead.engine.resume import fresh_schedules
 from polyhead.errors import PolyheadError
 from polyhead.features.keys import tensors_fingerprint
+from polyhead.model.embedding_task import is_pair_batch, pair_loss, side_embeddings
+from polyhead.model.multitask import MultiTaskOutput
 from polyhead.plan import param_groups, scheduler
 
 # A training-loss term a callback contributes: (batch, output) -> {log name: weighted term}.
@@ -21,12 +24,14 @@ LossTerm = Callable[[dict, object], dict[str, torch.Tensor]]
 
 
 class PolyheadModule(pl.LightningModule):
-    def __init__(self, model, plan, cfg, datamodule_info):
+    def __init__(self, model, plan, cfg, datamodule_info, pair_sources=()):
         super().__init__()
         self.model, self.plan, self.cfg = model, plan, cfg
         self.sources, self.kinds, self.label_sets = datamodule_info
+        self.pair_sources = {p.index: p for p in pair_sources}  # embedding tasks, by source
         self.weights = {name: t.metric_weight for name, t in cfg.tasks.items()}
         self._collector: PredictionCollector | None = None
+        self._pairs: PairCollector | None = None
         self.test_split = "test"  # which split Lightning's test loop evaluates
         self.last_metrics: dict = {}
         # pre-clipping total norm per step, kept on the device (read on demand: `grad_norms`)
@@ -62,22 +67,34 @@ class PolyheadModule(pl.LightningModule):
             self.trainer.strategy.barrier("polyhead-feature-cache")
 
     def on_train_epoch_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "set_epoch"):
+            dm.set_epoch(self.current_epoch)  # pairs made from labels: this epoch's
         self._prepare_cache("train")
 
     # ---- training ------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
-        out = self._forward(batch, "train")
+        out = self._pair_output(batch) if is_pair_batch(batch) else self._forward(batch, "train")
         if out.loss is None:
             return None  # no task labelled in this batch
+        if not out.loss.requires_grad:  # gradual: a pairs batch while the backbone is frozen
+            return faults.skip_loss(self)
         self._add_loss_terms(batch, out)
         if faults.nonfinite_skip(self, out):  # trainer.on_nonfinite: stop raises, skip drops
             return faults.skip_loss(self)
-        size = batch["input_ids"].shape[0]
+        size = batch["index"].shape[0]  # rows (a pairs batch stacks its sides in input_ids)
         self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
         if self._logging_step():
             for task, loss in out.losses.items():
                 self.log(f"train/{task}_loss", loss, batch_size=size)
         return out.loss
+
+    def _pair_output(self, batch) -> MultiTaskOutput:
+        """An embedding task's pairs batch: its weighted loss on the pooled embedding (the
+        full backbone runs: cached features hold sentence rows only)."""
+        ps = self.pair_sources[int(batch["source"][0])]
+        loss = pair_loss(self.model, batch, ps.loss, ps.scale, ps.score_scale)
+        return MultiTaskOutput(None, {}, ps.weight * loss, {ps.task: loss})
 
     def _logging_step(self) -> bool:
         """Steps whose values the loggers write (every `log_every_n_steps`). Each `self.log`
@@ -90,7 +107,7 @@ class PolyheadModule(pl.LightningModule):
         for term in self.loss_terms:
             for name, value in term(batch, out).items():
                 out.loss = out.loss + value
-                self.log(f"train/{name}", value, batch_size=batch["input_ids"].shape[0])
+                self.log(f"train/{name}", value, batch_size=batch["index"].shape[0])
 
     def on_before_optimizer_step(self, optimizer) -> None:
         if faults.drop_skipped_grads(self):
@@ -188,10 +205,21 @@ class PolyheadModule(pl.LightningModule):
         self._collector = PredictionCollector(
             self.sources, self.kinds, self.label_sets, split, self.model.crf_heads()
         )
+        self._pairs = PairCollector(self.pair_sources.values(), split)
+
+    def _metrics(self) -> dict:
+        if self.trainer.world_size > 1:  # DDP: every process scores all examples, once each
+            self._collector.gather()
+            self._pairs.gather()
+        pairs = self._pairs
+        return self._collector.metrics(self.weights, pairs.metrics(), pairs.main_metrics())
 
     def _step(self, batch) -> None:
+        if is_pair_batch(batch):
+            self._pairs.add(batch, side_embeddings(self.model, batch))
+            return
         out = self._forward(batch, self._collector.split)
-        self._collector.add(batch, out.logits)
+        self._collector.add(batch, out.logits, out.embedding)
         if out.loss is not None:
             self.log(
                 "val/loss",
@@ -209,9 +237,7 @@ class PolyheadModule(pl.LightningModule):
         self._step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.world_size > 1:  # DDP: every process scores all examples, once each
-            self._collector.gather()
-        metrics = self._collector.metrics(self.weights)
+        metrics = self._metrics()
         self.last_metrics = metrics
         self.log_dict(flatten(metrics, "val"), batch_size=1)
 
@@ -222,9 +248,7 @@ class PolyheadModule(pl.LightningModule):
         self._step(batch)
 
     def on_test_epoch_end(self) -> None:
-        if self.trainer.world_size > 1:
-            self._collector.gather()
-        self.last_metrics = self._collector.metrics(self.weights)
+        self.last_metrics = self._metrics()
 
 
 def _adamw_kernel(groups: list[dict]) -> dict:

@@ -21,7 +21,14 @@ from polyhead.data.labels import LabelSet
 from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.evaluation import PredictionCollector
 from polyhead.model.multitask import MultiTaskModel
-from polyhead.report.runs import fmt_value, load_run, metrics_markdown, run_plots, task_kinds
+from polyhead.report.runs import (
+    drift_markdown,
+    fmt_value,
+    load_run,
+    metrics_markdown,
+    run_plots,
+    task_kinds,
+)
 
 
 def analyse(model, data, split: str = "dev", top: int = 30) -> dict:
@@ -79,6 +86,11 @@ def write_run_report(run_dir, data=None) -> Path:
         f"trainable parameters: {record.trainable_params}.",
         "## Metrics (best model)",
         metrics_markdown(record.metrics, kinds),
+    ]
+    drift = drift_markdown(record.metrics)
+    if drift:  # the guard's watched heads / embedding, against their value before training
+        parts += ["## Drift (dev, before training vs the saved model)", drift]
+    parts += [
         "## Plots",
         *[f"![{p.stem}](plots/{p.name})" for p in images],
     ]

@@ -43,7 +43,7 @@ from polyhead.engine.rundir import (
     write_setup,
 )
 from polyhead.engine.trainer import build_trainer, check_trainer_settings
-from polyhead.errors import PolyheadError
+from polyhead.errors import ConfigError, PolyheadError
 from polyhead.features.source import backbone_cache
 from polyhead.model.artifact import CARD_FILE, is_artifact
 from polyhead.model.backbone import load_tokenizer_for
@@ -70,7 +70,21 @@ def prepare(cfg: RunConfig):
         model.continue_from(cfg.model.backbone)
     reinit_top_layers(model.backbone, cfg.model.reinit_top)
     plan = build_plan(model, cfg.plan, cfg.trainer.epochs)
+    _plan_embedding_tasks(plan, data.pair_sources)
     return data, model, plan
+
+
+def _plan_embedding_tasks(plan, pair_sources) -> None:
+    """Embedding tasks have no group: the plan lists each as a loss on the pooled output.
+    One that trains needs a plan that trains the backbone (the loss has nothing else)."""
+    plan.losses = [p.describe() for p in pair_sources]
+    idle = [p.task for p in pair_sources if p.trains and not plan.trains_backbone]
+    if idle:
+        raise ConfigError(
+            f"tasks.{idle[0]}",
+            f"an embedding task trains the backbone, which strategy '{plan.strategy}' never "
+            "trains: use full, top-k, gradual, lora or custom, or set its loss_weight: 0",
+        )
 
 
 def _class_weights(cfg: RunConfig, data) -> dict[str, list[float]]:
@@ -123,7 +137,9 @@ def train(
         cfg.trainer.min_delta,
         static_backbone=not plan.trains_backbone,
     )
-    module = PolyheadModule(model, plan, cfg, (data.sources, data.kinds, data.label_sets))
+    module = PolyheadModule(
+        model, plan, cfg, (data.sources, data.kinds, data.label_sets), data.pair_sources
+    )
     # Backbone outputs from the feature cache in epochs where the backbone (or its lower
     # part) is frozen; keys hash the weights now, before any step.
     module.feature_source = backbone_cache(model, plan, data, cfg)

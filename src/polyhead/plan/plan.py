@@ -60,6 +60,8 @@ class TrainingPlan:
     weight_decay: float
     warmup_ratio: float
     schedule: str
+    # Losses on the pooled output with no group of their own (embedding tasks), one line each.
+    losses: list[str] = field(default_factory=list)
     _by_name: dict[str, PlannedGroup] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

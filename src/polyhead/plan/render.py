@@ -64,7 +64,7 @@ def _caption_lines(plan: TrainingPlan) -> list[str]:
         if g.note:
             notes.setdefault(g.note, []).append(g.name)
     lines += [f"{', '.join(names)}: {note}" for note, names in notes.items()]
-    return lines
+    return lines + list(plan.losses)
 
 
 def trainable_params(plan: TrainingPlan, epoch: int) -> int:
@@ -85,6 +85,7 @@ def plan_json(plan: TrainingPlan) -> dict:
         "schedule": plan.schedule,
         "warmup_ratio": plan.warmup_ratio,
         "weight_decay": plan.weight_decay,
+        **({"losses": list(plan.losses)} if plan.losses else {}),  # embedding tasks
         "groups": [
             {
                 "name": g.name,

@@ -9,8 +9,17 @@ from pathlib import Path
 
 from polyhead.report import plots
 
-# Per task kind, the metrics tables report (the first is the task's main metric).
-TASK_METRICS = {"sentence": ("accuracy", "macro_f1"), "token": ("f1", "precision", "recall")}
+# Per task kind, the metrics tables report (the first is the task's main metric). Embedding
+# tasks are read as "embedding" (scored pairs: Spearman of cosine vs gold) or "pairs"
+# ((anchor, positive) pairs: retrieval of the partner).
+TASK_METRICS = {
+    "sentence": ("accuracy", "macro_f1"),
+    "token": ("f1", "precision", "recall"),
+    "embedding": ("spearman", "pearson"),
+    "pairs": ("mrr@10", "recall@1", "recall@10"),
+}
+# Label retrieval by the embedding, per sentence task (metrics[split]["retrieval"][task]).
+RETRIEVAL_METRICS = ("mrr@10", "recall@1", "recall@10")
 
 
 @dataclass
@@ -59,14 +68,23 @@ def task_kinds(records: list[RunRecord]) -> dict[str, str]:
     kinds: dict[str, str] = {}
     for rec in records:
         for task, m in rec.metrics.get("dev", {}).items():
-            if isinstance(m, dict):
-                kinds[task] = "token" if "per_type" in m or "n_tokens" in m else "sentence"
+            if isinstance(m, dict) and task != "retrieval":
+                kinds[task] = _kind(m)
     return kinds
+
+
+def _kind(m: dict) -> str:
+    if "per_type" in m or "n_tokens" in m:
+        return "token"
+    if "spearman" in m:
+        return "embedding"
+    return "pairs" if "mrr@10" in m else "sentence"
 
 
 def curve_keys(kinds: dict[str, str], history: list[dict]) -> list[str]:
     keys = ["score"] + [f"{t}/{TASK_METRICS[k][0]}" for t, k in kinds.items()]
     last = history[-1].get("metrics", {}) if history else {}
+    keys += [f"retrieval/{t}/mrr@10" for t in sorted(last.get("retrieval") or {})]
     return keys + sorted(k for k in last if k.startswith("frame_accuracy"))
 
 
@@ -101,11 +119,30 @@ def metrics_markdown(metrics: dict, kinds: dict[str, str]) -> str:
         for name in TASK_METRICS[kind]:
             vals = [fmt_value((metrics[s].get(task) or {}).get(name)) for s in splits]
             lines.append(f"| {task} | {name} | " + " | ".join(vals) + " |")
+    retrieval = sorted({t for s in splits for t in metrics[s].get("retrieval") or {}})
+    for task in retrieval:
+        for name in RETRIEVAL_METRICS:
+            got = [((metrics[s].get("retrieval") or {}).get(task) or {}) for s in splits]
+            vals = [fmt_value(m.get(name)) for m in got]
+            lines.append(f"| {task} | retrieval {name} | " + " | ".join(vals) + " |")
     keys = sorted({k for s in splits for k in metrics[s] if k.startswith("frame_accuracy")})
     for key in [*keys, "score"]:
         lines.append(
             f"| all | {key} | " + " | ".join(fmt_value(metrics[s].get(key)) for s in splits) + " |"
         )
+    return "\n".join(lines)
+
+
+def drift_markdown(metrics: dict) -> str:
+    """| watched | start | best | final | drop (points) | from the guard's `drift`, or ""."""
+    drift = metrics.get("drift") or {}
+    if not drift:
+        return ""
+    lines = ["| watched | start | best | final | drop (points) |", "|---|---|---|---|---|"]
+    for name, d in drift.items():
+        cells = [fmt_value(d.get(k)) for k in ("start", "best", "final")]
+        drop = d.get("drop")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fmt_value(drop)} |")
     return "\n".join(lines)
 
 

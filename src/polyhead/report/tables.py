@@ -5,13 +5,24 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+# The metrics shown, in this order: sentence, token, embedding (pairs) metrics, then counts.
+NAMES = (
+    *("accuracy", "macro_f1", "precision", "recall", "f1", "spearman", "pearson"),
+    *("mrr@10", "recall@1", "recall@10", "n", "n_unseen"),
+)
+
 
 def metrics_rows(split_metrics: dict) -> list[tuple[str, str, str]]:
-    """(task, metric, value) rows for one split's metrics dict."""
+    """(task, metric, value) rows for one split's metrics dict; label retrieval by the
+    embedding (`retrieval`: task -> metrics) as `<task> retrieval` rows."""
     rows = []
     for task, value in split_metrics.items():
+        if task == "retrieval" and isinstance(value, dict):
+            for sub, metrics in value.items():
+                rows += [(f"{sub} retrieval", n, v) for _, n, v in metrics_rows({"": metrics})]
+            continue
         if isinstance(value, dict):
-            for name in ("accuracy", "macro_f1", "precision", "recall", "f1", "n", "n_unseen"):
+            for name in NAMES:
                 if name in value:
                     v = value[name]
                     rows.append((task, name, f"{v:.4f}" if isinstance(v, float) else str(v)))

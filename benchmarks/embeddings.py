@@ -1,0 +1,301 @@
+"""Issue 16: training and guarding the sentence embedding, on the packaged MiniLM.
+
+(a) sts:     STS-B dev Spearman of the untouched MiniLM vs after a CoSENT embedding task
+             trained on STS-B train (target: +2 points).
+(b) guard:   `full` on MASSIVE intent + slots (the shipped demo data: real MASSIVE en-US
+             utterances), without and with `trainer.preserve: [embedding]`: STS-B dev Spearman
+             before / after, intent accuracy and slot F1 of both (target: drop <= 1 point with
+             preserve, heads within 0.5 points).
+(c) fewshot: BANKING77 at K examples per class: polyhead's recipe (examples/
+             banking77_fewshot.yaml: a sentence head + an embedding task `pairs_from` its
+             labels, trained together; then logistic regression on that embedding,
+             `strategy: frozen`) vs the `setfit` package (same MiniLM folder, its defaults
+             but `num_iterations`), test accuracy and training seconds.
+
+Everything runs in this process, on the same model folder, so the differences are the
+training. Sizes are arguments: on a shared CPU keep them small and say so; each part writes
+its numbers to benchmarks/results/ as soon as it finishes.
+
+    .venv/bin/python benchmarks/embeddings.py --parts sts guard fewshot
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import polyhead  # noqa: E402
+from common import REPO_ROOT, format_table, machine, shared_data, versions, write_json  # noqa: E402
+from polyhead.data.pairs import read_pairs  # noqa: E402
+from polyhead.engine.embedding_eval import evaluate_pairs  # noqa: E402
+from polyhead.model.backbone import default_model_path  # noqa: E402
+from polyhead.model.multitask import MultiTaskModel  # noqa: E402
+from polyhead.model.spec import ModelSpec  # noqa: E402
+
+MINILM = str(default_model_path())
+DEMO = REPO_ROOT / "src" / "polyhead" / "demo_data"
+FEWSHOT_RECIPE = REPO_ROOT / "examples" / "banking77_fewshot.yaml"
+QUIET = {"progress": False, "loggers": ["csv"]}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--parts", nargs="+", default=["sts", "guard", "fewshot"])
+    p.add_argument("--sts-dev", type=int, default=0, help="seeded STS-B dev pairs (0: all 1,500)")
+    p.add_argument("--sts-train", type=int, default=0, help="STS-B train pairs (0: all 5,749)")
+    p.add_argument("--sts-epochs", type=int, default=1)
+    p.add_argument("--massive-train", type=int, default=0, help="demo train utterances (0: 2,000)")
+    p.add_argument("--massive-eval", type=int, default=0, help="dev / test utterances (0: 300)")
+    p.add_argument("--massive-epochs", type=int, default=2)
+    p.add_argument("--shots", type=int, nargs="+", default=[8, 16])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--banking-test", type=int, default=0, help="test utterances per class (0: all)")
+    p.add_argument("--fewshot-epochs", type=int, default=1)
+    p.add_argument("--setfit-iterations", type=int, default=1, help="setfit num_iterations")
+    p.add_argument(
+        "--sides", nargs="+", default=["polyhead", "setfit"], help="fewshot: which to run"
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--work", default=None, help="folder for runs and subsets (default: temp)")
+    p.add_argument("--json", default="embeddings.json", help="file name under benchmarks/results/")
+    return p.parse_args(argv)
+
+
+def sample(items: list, n: int, seed: int) -> list:
+    """A seeded subset of n items in their original order (all when n is 0 or too big)."""
+    if not n or n >= len(items):
+        return items
+    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), n))]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def sts_score(model, pairs) -> float:
+    """STS-B dev Spearman x 100 through polyhead's inference path."""
+    return 100 * evaluate_pairs(model, pairs)["spearman"]
+
+
+def untouched() -> MultiTaskModel:
+    return MultiTaskModel(ModelSpec(backbone=MINILM, max_length=128))
+
+
+def load_model(run) -> MultiTaskModel:
+    return MultiTaskModel.load(run.model_dir)
+
+
+# ---- (a) STS-B CoSENT ------------------------------------------------------------------------
+def part_sts(args, work: Path, sts_dev, baseline: float) -> dict:
+    train = sample(read_pairs(shared_data("stsb_en", "stsb-en-train.csv")), args.sts_train, 0)
+    train_file = write_jsonl(
+        work / "sts-train.jsonl",
+        [{"text": p.text, "text_pair": p.text_pair, "score": p.score} for p in train],
+    )
+    config = {
+        "model": {"backbone": MINILM, "max_length": 128},
+        # dev: a seeded 10 % of the training pairs (model selection); STS-B dev stays unseen
+        "tasks": {
+            "sts": {"kind": "embedding", "loss": "cosent", "data": {"train": str(train_file)}}
+        },
+        "plan": {"strategy": "full", "backbone_lr": 2e-5, "warmup_ratio": 0.1},
+        "trainer": {"epochs": args.sts_epochs, "batch_size": 16, "patience": None, **QUIET},
+    }
+    run = polyhead.train(config, out=work / "sts-run", show_plan=False)
+    after = sts_score(load_model(run), sts_dev)
+    row = {
+        "model": "minilm + CoSENT on STS-B train",
+        "train_pairs": len(train),
+        "epochs": args.sts_epochs,
+        "spearman_before": baseline,
+        "spearman_after": after,
+        "difference": after - baseline,
+        "train_seconds": run.train_seconds,
+    }
+    print(format_table([row], list(row)), flush=True)
+    return row
+
+
+# ---- (b) the embedding guard on MASSIVE intent + slots ----------------------------------------
+def part_guard(args, work: Path, sts_dev, baseline: float) -> list[dict]:
+    data = {
+        "train": str(DEMO / "train.jsonl"),
+        "dev": str(DEMO / "dev.jsonl"),
+        "test": str(DEMO / "test.jsonl"),
+        "format": "massive",
+    }
+    if args.massive_train:
+        data["max_train_examples"] = args.massive_train
+    if args.massive_eval:
+        data["max_eval_examples"] = args.massive_eval
+    rows = []
+    for preserve in ([], ["embedding"]):
+        # examples/massive_full.yaml's settings (today's README defaults for `full`)
+        config = {
+            "model": {"backbone": MINILM, "max_length": 64},
+            "data": data,
+            "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
+            "plan": {"strategy": "full", "head_lr": 1e-3, "backbone_lr": 1e-4},
+            "trainer": {
+                "epochs": args.massive_epochs,
+                "batch_size": 32,
+                "preserve": preserve,
+                **QUIET,
+            },
+        }
+        name = "preserve" if preserve else "plain"
+        run = polyhead.train(config, out=work / f"guard-{name}", show_plan=False)
+        after = sts_score(load_model(run), sts_dev)
+        test = run.metrics["test"]
+        rows.append(
+            {
+                "run": f"full, preserve: {preserve}",
+                "spearman_before": baseline,
+                "spearman_after": after,
+                "drop": baseline - after,
+                "intent_accuracy": 100 * test["intent"]["accuracy"],
+                "slot_f1": 100 * test["slots"]["f1"],
+                "train_seconds": run.train_seconds,
+            }
+        )
+    print(format_table(rows, list(rows[0])), flush=True)
+    return rows
+
+
+# ---- (c) few-shot BANKING77: polyhead's recipe vs setfit --------------------------------------
+def read_banking(name: str) -> dict[str, list[str]]:
+    by_label: dict[str, list[str]] = defaultdict(list)
+    with open(shared_data("banking77", name), newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            by_label[row["category"]].append(row["text"])
+    return by_label
+
+
+def few_shot(by_label: dict[str, list[str]], k: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        {"text": text, "label": label}
+        for label in sorted(by_label)
+        for text in rng.sample(by_label[label], min(k, len(by_label[label])))
+    ]
+
+
+def polyhead_fewshot(args, work: Path, train: list[dict], test: list[dict], seed: int) -> dict:
+    """examples/banking77_fewshot.yaml (head + pairs from its labels, trained together), then
+    logistic regression on the trained embedding (`strategy: frozen` from that model)."""
+    folder = work / f"fewshot-{len(train)}-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    train_file = write_jsonl(folder / "train.jsonl", train)
+    test_file = write_jsonl(folder / "test.jsonl", test)
+    config = yaml.safe_load(FEWSHOT_RECIPE.read_text(encoding="utf-8"))
+    config["model"]["backbone"] = MINILM
+    # few-shot has no dev set: the training file doubles as one (no extra labels are used)
+    config["data"] = {"train": str(train_file), "dev": str(train_file), "test": str(test_file)}
+    config["trainer"].update(epochs=args.fewshot_epochs, seed=seed, **QUIET)
+    run = polyhead.train(config, out=folder / "run", show_plan=False)
+    head = 100 * run.metrics["test"]["intent"]["accuracy"]
+    # stage 2: SetFit's second step, a logistic regression on the (now trained) embedding
+    config["model"]["backbone"] = str(run.model_dir)
+    config["tasks"] = {"intent": {"kind": "sentence"}}
+    config["plan"] = {"strategy": "frozen"}
+    config["features"] = {"cache": {"enabled": False}}
+    lr = polyhead.train(config, out=folder / "lr", show_plan=False)
+    return {
+        "head_accuracy": head,
+        "accuracy": 100 * lr.metrics["test"]["intent"]["accuracy"],
+        "seconds": run.train_seconds + lr.train_seconds,
+    }
+
+
+def setfit_fewshot(args, work: Path, train: list[dict], test: list[dict], seed: int) -> dict:
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    model = SetFitModel.from_pretrained(MINILM)
+    # setfit's defaults, but num_iterations: its default (oversampling) draws every negative
+    # pair, ~375k pairs at 8 x 77 (hours on a CPU); report_to only silences trackers.
+    targs = TrainingArguments(
+        output_dir=str(work / f"setfit-{len(train)}-{seed}"),  # its default: ./checkpoints
+        num_iterations=args.setfit_iterations,
+        seed=seed,
+        report_to="none",
+    )
+    trainer = Trainer(model=model, args=targs, train_dataset=Dataset.from_list(train))
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    pred = model.predict([r["text"] for r in test])
+    correct = sum(str(p) == r["label"] for p, r in zip(pred, test, strict=True))
+    return {"accuracy": 100 * correct / len(test), "seconds": seconds}
+
+
+def part_fewshot(args, work: Path) -> list[dict]:
+    train_pool, test_pool = read_banking("train.csv"), read_banking("test.csv")
+    test = few_shot(test_pool, args.banking_test or 10**9, seed=12345)
+    rows = []
+    for k in args.shots:
+        for seed in range(args.seeds):
+            train = few_shot(train_pool, k, seed)
+            row = {"shots": k, "seed": seed, "train": len(train), "test": len(test)}
+            if "polyhead" in args.sides:
+                ours = polyhead_fewshot(args, work, train, test, seed)
+                row |= {
+                    "polyhead_head_accuracy": ours["head_accuracy"],
+                    "polyhead_accuracy": ours["accuracy"],
+                    "polyhead_seconds": ours["seconds"],
+                }
+            if "setfit" in args.sides:
+                theirs = setfit_fewshot(args, work, train, test, seed)
+                row |= {"setfit_accuracy": theirs["accuracy"], "setfit_seconds": theirs["seconds"]}
+            if len(args.sides) == 2:
+                row["time_ratio"] = row["polyhead_seconds"] / row["setfit_seconds"]
+            print(format_table([row], list(row)), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(args.work or tempfile.mkdtemp(prefix="embeddings-"))
+    work.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "args": vars(args),
+        "machine": machine(),
+        "versions": versions("torch", "transformers", "setfit", "sentence-transformers"),
+    }
+    sts_dev = sample(read_pairs(shared_data("stsb_en", "stsb-en-dev.csv")), args.sts_dev, 0)
+    if {"sts", "guard"} & set(args.parts):
+        start = time.perf_counter()
+        payload["sts_dev_pairs"] = len(sts_dev)
+        payload["untouched_spearman"] = baseline = sts_score(untouched(), sts_dev)
+        print(f"untouched minilm, STS-B dev ({len(sts_dev)} pairs): {baseline:.2f}", flush=True)
+        payload["untouched_seconds"] = time.perf_counter() - start
+    for part, run_part in (
+        ("sts", lambda: part_sts(args, work, sts_dev, baseline)),
+        ("guard", lambda: part_guard(args, work, sts_dev, baseline)),
+        ("fewshot", lambda: part_fewshot(args, work)),
+    ):
+        if part in args.parts:
+            payload[part] = run_part()
+            payload["load_avg_now"] = list(os.getloadavg())
+            write_json(args.json, payload)
+    print(f"runs in {work}; numbers in benchmarks/results/{args.json}")
+
+
+if __name__ == "__main__":
+    main()
