@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 import lightning.pytorch as pl
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import DataLoader
 
 from polyhead.config import RunConfig
 from polyhead.data.labels import LabelSet

@@ -19,7 +19,6 @@ from polyhead.data.rows import batches_in_order, encode_source
 from polyhead.data.schemes import seqeval_mode
 from polyhead.data.sources import WINDOW_STRIDE, SourceData
 from polyhead.data.windows import merge_owned, word_margins
-from polyhead.data.sources import SourceData
 from polyhead.embedding_metrics import label_retrieval
 from polyhead.engine.embedding_eval import PairCollector
 from polyhead.errors import PolyheadError
