@@ -55,6 +55,19 @@ def source_probabilities(sizes: list[int], mode: str, temperature: float = 1.0) 
     return [w / total for w in weights]
 
 
+class EpochHook:
+    """A batch sampler's `sampler` attribute that passes `set_epoch` on to it. Lightning calls
+    `set_epoch` at every epoch start on `dataloader.sampler` and `batch_sampler.sampler`,
+    never on a batch sampler itself: without this hook every epoch replayed epoch 0's order,
+    and a run resumed at a later epoch took another order than the original."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.epoch = epoch
+
+
 class TaskBatchSampler(BatchSampler):
     """A batch sampler over the rows of several sources laid end to end (source 0's rows,
     then source 1's, ...): yields lists of row indices, each list from one source.
@@ -92,6 +105,7 @@ class TaskBatchSampler(BatchSampler):
         self.offsets = [sum(sizes[:i]) for i in range(len(sizes))]
         self.probabilities = source_probabilities(self.sizes, mode, temperature)
         self._rank, self._world = rank, world_size
+        self.sampler = EpochHook(self)  # how Lightning's set_epoch reaches this sampler
 
     @property
     def batches_per_epoch(self) -> int:

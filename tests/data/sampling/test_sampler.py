@@ -106,3 +106,20 @@ def test_processes_split_the_batches_evenly():
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="proportional, temperature, round_robin"):
         TaskBatchSampler(SIZES, BATCH, "uniform")
+
+
+def test_lightning_reaches_set_epoch_through_the_sampler_attribute():
+    """Lightning calls set_epoch on `batch_sampler.sampler` only (fabric's
+    _set_sampler_epoch): each epoch must still get its own order (before, every epoch
+    replayed epoch 0's)."""
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    from polyhead.data.sampling import TaskBatchSampler
+
+    sampler = TaskBatchSampler([2000, 1000], 32, seed=1)
+    loader = DataLoader(range(3000), batch_sampler=sampler)
+    _set_sampler_epoch(loader, 0)
+    first = list(sampler)
+    _set_sampler_epoch(loader, 1)
+    assert sampler.epoch == 1 and list(sampler) != first
