@@ -308,7 +308,7 @@ class RunConfig(_Strict):
         self._check_guard()
         self._words_of_sources()
         for name, task in self.tasks.items():
-            if task.kind != "token" and self.source(name).context == "document":
+            if task.kind == "sentence" and self.source(name).context == "document":
                 raise ConfigError(
                     f"tasks.{name}",
                     "data.context: document is for token tasks (neighbouring sentences "

@@ -135,6 +135,8 @@ class ArrowRows(Sequence):
                 "attention_mask": batch["attention_mask"][j],
                 "word_ids": batch["word_ids"][j],
                 "index": i,
+                "window": 0,  # Arrow rows are never windowed (data.rows windows from Examples)
+                "row": i,
                 "source": self.source,
             }
             if "token_type_ids" in batch:

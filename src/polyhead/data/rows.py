@@ -106,6 +106,7 @@ def encode_source(
             stats.n_examples += n
             stats.n_truncated_examples += n_cut
             stats.n_truncated_words += n_lost
+            stats.n_rows += n
         return rows
     token_tasks = [t for t in src.tasks if kinds[t] == "token"]
     tag_ids = None
