@@ -86,7 +86,7 @@ def encode_words(
 
 def _visible_words(tokenizer, words: list[list[str]]) -> tuple[list[list[str]], list[list[int]]]:
     """Words with zero-subword words replaced by the unknown token, and subwords per word."""
-    counts = _subword_counts(tokenizer, words)
+    counts = subword_counts(tokenizer, words)
     unk = tokenizer.unk_token or "_"
     n_unk = max(1, len(tokenizer.tokenize(unk)))
     fixed_words, fixed_counts = [], []
@@ -98,7 +98,8 @@ def _visible_words(tokenizer, words: list[list[str]]) -> tuple[list[list[str]], 
     return fixed_words, fixed_counts
 
 
-def _subword_counts(tokenizer, words: list[list[str]]) -> list[list[int]]:
+def subword_counts(tokenizer, words: list[list[str]]) -> list[list[int]]:
+    """Subwords per word (0 for a word the tokenizer drops)."""
     enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
     counts = []
     for i, ws in enumerate(words):

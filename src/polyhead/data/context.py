@@ -14,21 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from polyhead.data import align
 from polyhead.data.align import IGNORE_INDEX, EncodedWords, encode_words
 from polyhead.data.example import Example
 
 
 def subword_counts(tokenizer, words: list[list[str]]) -> list[list[int]]:
     """Subwords per word (at least 1: a word of none is encoded as the unknown token)."""
-    enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
-    counts = []
-    for i, ws in enumerate(words):
-        c = [0] * len(ws)
-        for w in enc.word_ids(i):
-            if w is not None:
-                c[w] += 1
-        counts.append([max(1, n) for n in c])
-    return counts
+    return [[max(1, n) for n in c] for c in align.subword_counts(tokenizer, words)]
 
 
 def _neighbour_words(examples, counts, i: int, step: int):
