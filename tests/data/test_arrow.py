@@ -58,9 +58,12 @@ def test_label_sets_by_arrow_compute_equal_the_examples(hub_dict):
     assert got == want and len(got["slots"]) > 3
 
 
-def test_rows_equal_the_example_rows(hub_dict, tokenizer):
-    """Every key of every row (ids, word ids, labels, index, source), both splits, with a
-    max_length that truncates some sentences, and a second source's task ignored."""
+@pytest.mark.parametrize("stride", [0, 2])
+def test_rows_equal_the_example_rows(hub_dict, tokenizer, stride):
+    """Every key of every row (ids, word ids, labels, index, window, row, source), both
+    splits, with a max_length that truncates some sentences (stride 0) or splits them into
+    windows (stride 2: labels only where a window owns the word, the intent on every window),
+    and a second source's task ignored."""
     by_arrow, by_examples = both_paths(hub_dict)
     kinds = {**KINDS, "other": "sentence"}
     src = SourceData(1, None, list(KINDS), by_examples)
@@ -70,14 +73,27 @@ def test_rows_equal_the_example_rows(hub_dict, tokenizer):
         stats = [EncodeStats(), EncodeStats()]
         rows = [
             encode_source(
-                tokenizer, SourceData(1, None, list(KINDS), s), split, kinds, labels, 8, st
+                tokenizer,
+                SourceData(1, None, list(KINDS), s),
+                split,
+                kinds,
+                labels,
+                8,
+                st,
+                stride=stride,
             )
             for s, st in zip((by_arrow, by_examples), stats, strict=True)
         ]
         assert isinstance(rows[0], ArrowRows)
         assert list(rows[0]) == rows[1] and rows[0][3] == rows[1][3]
         assert rows[0][2:5] == rows[1][2:5]
-        assert stats[0] == stats[1] and stats[0].n_truncated_words > 0
+        assert stats[0] == stats[1]
+        if stride:
+            assert stats[0].n_windowed_examples > 0 and stats[0].n_truncated_words == 0
+            assert stats[0].n_rows > stats[0].n_examples
+            assert max(r["window"] for r in rows[1]) > 0
+        else:
+            assert stats[0].n_truncated_words > 0
     batch = collate(rows[0].__getitems__([0, 5, 7]), tokenizer.pad_token_id)
     assert batch["labels.other"].tolist() == [-100] * 3
 

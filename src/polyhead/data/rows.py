@@ -28,7 +28,7 @@ from polyhead.data.arrow_rows import encode_split
 from polyhead.data.context import encode_in_context
 from polyhead.data.labels import LabelSet
 from polyhead.data.sources import SourceData
-from polyhead.data.windows import owned_positions, window_numbers
+from polyhead.data.windows import owned_labels, window_numbers
 from polyhead.errors import ConfigError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -90,23 +90,26 @@ def encode_source(
     "document": neighbouring sentences of the document fill a token task's window
     (polyhead.data.context)."""
     examples = src.splits[split]
-    # Stays in Arrow (data.arrow_rows) unless rows must become windows or carry document
-    # context: those are built from Examples, read one at a time from the Arrow split.
-    windowed = stride > 0 and any(kinds[t] == "token" for t in src.tasks)
-    if (
-        isinstance(examples, ArrowSplit)
-        and len(examples)
-        and not windowed
-        and context == "sentence"
-    ):
-        rows, (n, n_cut, n_lost) = encode_split(
-            tokenizer, examples, src.index, src.tasks, kinds, labels, max_length
+    # Stays in Arrow (data.arrow_rows, windows included) unless rows carry document context:
+    # those need a sentence's neighbours, built from Examples read one at a time.
+    if isinstance(examples, ArrowSplit) and len(examples) and context == "sentence":
+        windowed = stride > 0 and any(kinds[t] == "token" for t in src.tasks)
+        rows, counts = encode_split(
+            tokenizer,
+            examples,
+            src.index,
+            src.tasks,
+            kinds,
+            labels,
+            max_length,
+            stride=stride if windowed else 0,
         )
         if stats is not None:
-            stats.n_examples += n
-            stats.n_truncated_examples += n_cut
-            stats.n_truncated_words += n_lost
-            stats.n_rows += n
+            stats.n_examples += counts.examples
+            stats.n_truncated_examples += counts.truncated_examples
+            stats.n_truncated_words += counts.truncated_words
+            stats.n_windowed_examples += counts.windowed_examples
+            stats.n_rows += counts.rows
         return rows
     token_tasks = [t for t in src.tasks if kinds[t] == "token"]
     tag_ids = None
@@ -120,7 +123,7 @@ def encode_source(
         words = [ex.tokens for ex in examples]
         enc = encode_words(tokenizer, words, max_length, tags=tag_ids, stride=stride)
     if enc.labels is not None and stride:
-        enc.labels = _owned_labels(enc)
+        enc.labels = owned_labels(enc)
     if stats is not None:
         stats.n_examples += len(examples)
         stats.n_truncated_examples += enc.n_truncated_examples
@@ -146,15 +149,6 @@ def encode_source(
             row[f"labels.{task}"] = _row_label(task, kind, src, examples[i], enc, r, labels)
         rows.append(row)
     return rows
-
-
-def _owned_labels(enc) -> list[list[int]]:
-    """Each row's labels kept only at the words it owns (the rest is context)."""
-    owned = owned_positions(enc.word_ids, enc.row_example)
-    return [
-        [label if t in keep else IGNORE_INDEX for t, label in enumerate(row)]
-        for row, keep in zip(enc.labels, owned, strict=True)
-    ]
 
 
 def _row_label(task, kind, src, ex, enc, i, labels):
