@@ -16,6 +16,7 @@ from polyhead.data.example import Example
 from polyhead.data.frames import Columns, read_table_data
 from polyhead.data.rows import EncodeStats, build_label_sets, collate, encode_source
 from polyhead.data.sources import DataSource, SourceData, load_splits
+from polyhead.data.words import word_counts
 from polyhead.errors import DataError
 from polyhead.model.backbone import load_tokenizer_for
 from tests.data.test_frames import demo_examples, hub_layout
@@ -56,6 +57,13 @@ def test_label_sets_by_arrow_compute_equal_the_examples(hub_dict):
     got = build_label_sets(KINDS, [SourceData(0, None, list(KINDS), by_arrow)])
     want = build_label_sets(KINDS, [SourceData(0, None, list(KINDS), by_examples)])
     assert got == want and len(got["slots"]) > 3
+
+
+def test_word_counts_by_arrow_compute_equal_the_examples(hub_dict):
+    """What `model.words: auto` decides from, counted without a Python object per row."""
+    by_arrow, by_examples = both_paths(hub_dict)
+    got = by_arrow["train"].word_counts()
+    assert got == word_counts(ex.tokens for ex in by_examples["train"]) and len(got) > 20
 
 
 @pytest.mark.parametrize("stride", [0, 2])

@@ -6,13 +6,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from polyhead.data.sources import DataSource
-from polyhead.data.words import detect_words_mode, split_off_punctuation
+from polyhead.data.words import detect_words_mode, split_off_punctuation, word_counts
 from polyhead.errors import ConfigError
 from polyhead.model.embedding_task import (
     PRESERVE_EMBEDDING,
@@ -376,11 +376,12 @@ class RunConfig(_Strict):
         self,
         labels: dict[str, list[str]],
         class_weights: dict | None = None,
-        train_words: Sequence[Sequence[str]] = (),
+        train_words: Mapping[str, int] | Sequence[Sequence[str]] = (),
     ) -> ModelSpec:
         """The ModelSpec this config describes, once the label sets and the training words
-        are known: every field is the one declared in the model's settings, copied whole;
-        `words: auto` becomes the mode the training words were split by."""
+        (word lists, or each distinct word's count) are known: every field is the one declared
+        in the model's settings, copied whole; `words: auto` becomes the mode the training
+        words were split by."""
         task_fields = set(TaskSettings.model_fields)
         tasks = [
             TaskSpec(
@@ -392,7 +393,8 @@ class RunConfig(_Strict):
             for name in self.head_tasks()  # an embedding task has no head to save
         ]
         model = self.model.model_dump(include=set(ModelSettings.model_fields))
-        train_words = list(train_words)
+        if not isinstance(train_words, Mapping):
+            train_words = word_counts(train_words)
         if model["words"] == "auto":
             model["words"] = detect_words_mode(train_words)
             log.info("model.words: auto -> %s (from the training words)", model["words"])

@@ -147,6 +147,7 @@ class ArrowSplit(Sequence):
 
     def __init__(self, dataset, where: str):
         self.dataset, self.where = dataset, where
+        self._column_facts: dict[str, tuple[int, list]] = {}
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -177,6 +178,28 @@ class ArrowSplit(Sequence):
         """One column as Arrow (the split's row selection applied)."""
         return self.dataset.with_format("arrow")[name]
 
+    def _facts(self, name: str) -> tuple[int, list]:
+        """(null count, distinct non-null values) of a column, list columns flattened; kept,
+        since gathering a selection of a million rows takes seconds."""
+        import pyarrow.compute as pc
+
+        if name not in self._column_facts:
+            column = self.column(name)
+            values = pc.list_flatten(column) if name == "tags" else column
+            distinct = pc.unique(values).drop_null().to_pylist()
+            self._column_facts[name] = (column.null_count, distinct)
+        return self._column_facts[name]
+
+    def word_counts(self) -> dict[str, int]:
+        """Each distinct word of the `tokens` column and how often it occurs."""
+        import pyarrow.compute as pc
+
+        if not len(self):
+            return {}
+        counts = pc.value_counts(pc.list_flatten(self.column("tokens")))
+        words, ns = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+        return dict(zip(words, ns, strict=True))
+
     def sum(self, name: str) -> int:
         import pyarrow.compute as pc
 
@@ -184,14 +207,11 @@ class ArrowSplit(Sequence):
 
     def lacks(self, role: str) -> bool:
         """Some row has no label (`label`) or no tags (`tags`)."""
-        return self.column(role).null_count > 0
+        return self._facts(role)[0] > 0
 
     def label_set(self, kind: str) -> LabelSet:
         """The task's labels, as `LabelSet.for_sentences` / `for_tags` would find them, from
         the distinct values (Arrow compute: no Python object per row)."""
-        import pyarrow.compute as pc
-
         if kind == "sentence":
-            return LabelSet(sorted(pc.unique(self.column("label")).drop_null().to_pylist()))
-        tags = pc.unique(pc.list_flatten(self.column("tags"))).drop_null().to_pylist()
-        return LabelSet.for_tag_names(tags)
+            return LabelSet(sorted(self._facts("label")[1]))
+        return LabelSet.for_tag_names(self._facts("tags")[1])
