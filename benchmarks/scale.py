@@ -90,6 +90,15 @@ def build(folder: Path, n: int) -> Path:
     return out
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not `ru_maxrss`: Linux carries that across
+    exec, so a child would report at least the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def trainer_child(folder: str, steps: int, run_dir: str, cache: str) -> None:
     """The baseline: HF Trainer fed the same on-disk dataset the way its examples do it
     (`Dataset.map` tokenization with aligned labels into a cache file, the dataset stays
@@ -101,7 +110,7 @@ def trainer_child(folder: str, steps: int, run_dir: str, cache: str) -> None:
 
     from polyhead.model.backbone import default_model_path
 
-    result = {"imports_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    result = {"imports_rss_mb": peak_rss_mb()}
     start = time.perf_counter()
     path = str(default_model_path())
     tok = transformers.AutoTokenizer.from_pretrained(path)
@@ -138,7 +147,7 @@ def trainer_child(folder: str, steps: int, run_dir: str, cache: str) -> None:
                 result["first_step_s"] = now - start
             if state.global_step >= steps:
                 result["last_step_s"] = now - start
-                result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                result["peak_rss_mb"] = peak_rss_mb()
                 print("RESULT " + json.dumps(result), flush=True)
                 os._exit(0)
 
@@ -176,7 +185,7 @@ def child(mode: str, folder: str, steps: int, run_dir: str) -> None:
                 result["first_step_s"] = now - start
             if batch_idx + 1 >= steps:
                 result["last_step_s"] = now - start
-                result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                result["peak_rss_mb"] = peak_rss_mb()
                 print("RESULT " + json.dumps(result), flush=True)
                 os._exit(0)  # no final evaluation: this measures getting to training
 
@@ -187,7 +196,7 @@ def child(mode: str, folder: str, steps: int, run_dir: str) -> None:
         "plan": {"strategy": "full"},
         "trainer": {"epochs": 1, "batch_size": 32, "progress": False, "patience": None},
     }
-    result = {"imports_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    result = {"imports_rss_mb": peak_rss_mb()}
     start = time.perf_counter()
     if mode == "examples":
         import datasets

@@ -202,3 +202,22 @@ def test_tokenized_once_per_fingerprint(hub_dict, tokenizer, monkeypatch):
     assert again.dataset.cache_files == first.dataset.cache_files and list(again) == list(first)
     with pytest.raises(AssertionError):  # another max_length is another file
         encode_source(tokenizer, src, "train", KINDS, labels, 13)
+
+
+def test_row_facts_kept_on_disk_by_fingerprint(hub_dict, monkeypatch):
+    """Label sets, missing-label checks and word counts of a split read again (a cached run)
+    come from the cache, with no pass over the rows."""
+    by_arrow, _ = both_paths(hub_dict)
+    train = by_arrow["train"]
+    first = (train.label_set("token"), train.label_set("sentence"), train.lacks("label"))
+    first_words = train.word_counts()
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("rows read again")
+
+    again = both_paths(hub_dict)[0]["train"]
+    monkeypatch.setattr(ArrowSplit, "column", no_reads)
+    got = (again.label_set("token"), again.label_set("sentence"), again.lacks("label"))
+    assert got == first and again.word_counts() == first_words
+    with pytest.raises(AssertionError):  # other rows are read
+        both_paths(hub_dict, max_train_examples=7)[0]["train"].word_counts()

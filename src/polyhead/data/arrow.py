@@ -51,6 +51,9 @@ def cache_dir() -> Path:
     return path
 
 
+FACTS_VERSION = "1"  # bump when what ArrowSplit._on_disk stores changes
+
+
 def digest(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -183,22 +186,39 @@ class ArrowSplit(Sequence):
         since gathering a selection of a million rows takes seconds."""
         import pyarrow.compute as pc
 
-        if name not in self._column_facts:
+        def compute() -> tuple[int, list]:
             column = self.column(name)
             values = pc.list_flatten(column) if name == "tags" else column
-            distinct = pc.unique(values).drop_null().to_pylist()
-            self._column_facts[name] = (column.null_count, distinct)
+            return column.null_count, pc.unique(values).drop_null().to_pylist()
+
+        if name not in self._column_facts:
+            self._column_facts[name] = tuple(self._on_disk(f"facts-{name}", compute))
         return self._column_facts[name]
+
+    def _on_disk(self, what: str, compute):
+        """`compute()`'s JSON value for these rows, kept beside the tokenized files under the
+        split's fingerprint: a cached run then skips every pass over the rows before training."""
+        key = digest(FACTS_VERSION, what, self.dataset._fingerprint)
+        path = cache_dir() / f"{what}-{key[:40]}.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):  # absent, or torn by a killed run: compute again
+            value = compute()
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+        return value
 
     def word_counts(self) -> dict[str, int]:
         """Each distinct word of the `tokens` column and how often it occurs."""
         import pyarrow.compute as pc
 
-        if not len(self):
-            return {}
-        counts = pc.value_counts(pc.list_flatten(self.column("tokens")))
-        words, ns = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
-        return dict(zip(words, ns, strict=True))
+        def compute() -> dict[str, int]:
+            counts = pc.value_counts(pc.list_flatten(self.column("tokens")))
+            words, ns = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+            return dict(zip(words, ns, strict=True))
+
+        return self._on_disk("words", compute) if len(self) else {}
 
     def sum(self, name: str) -> int:
         import pyarrow.compute as pc
