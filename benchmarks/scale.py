@@ -231,6 +231,7 @@ def main(argv=None) -> None:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "polyhead-scale"))
     p.add_argument("--json", default="scale.json")
+    p.add_argument("--cache", help="reuse this cache folder (e.g. to rerun only the cached modes)")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -240,7 +241,10 @@ def main(argv=None) -> None:
     rows = []
     for n in sorted(args.rows):
         folder = build(work, n)
-        cache = Path(tempfile.mkdtemp(prefix=f"cache-{n}-", dir=work))  # empty: a first run
+        cache = Path(args.cache) / str(n) if args.cache else None
+        if cache is None:
+            cache = Path(tempfile.mkdtemp(prefix=f"cache-{n}-", dir=work))  # empty: a first run
+        cache.mkdir(parents=True, exist_ok=True)
         for mode in args.modes:
             r = {"rows": n, "path": mode, **measure(mode, folder, args.steps, cache)}
             print(json.dumps(r), flush=True)
