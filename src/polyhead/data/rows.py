@@ -26,7 +26,9 @@ from polyhead.data.align import IGNORE_INDEX, encode_words
 from polyhead.data.arrow import ArrowSplit
 from polyhead.data.arrow_rows import encode_split
 from polyhead.data.context import encode_in_context
+from polyhead.data.kind_labels import VECTOR_KINDS, label_names, label_row, labelled
 from polyhead.data.labels import LabelSet
+from polyhead.data.pair_examples import encode_pairs, is_paired
 from polyhead.data.sources import SourceData
 from polyhead.data.windows import owned_positions, window_numbers
 from polyhead.errors import ConfigError
@@ -55,10 +57,32 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
                 )
             if kind == "token" and any(ex.tags is None for ex in train):
                 raise ConfigError(f"tasks.{task}", "token task but training examples lack tags")
+            if kind in VECTOR_KINDS:
+                out[task] = LabelSet(_vector_names(task, kind, src))
+                continue
             out[task] = (
                 LabelSet.for_sentences(train) if kind == "sentence" else LabelSet.for_tags(train)
             )
     return out
+
+
+def _vector_names(task: str, kind: str, src: SourceData) -> list[str]:
+    sep, field = _separator(src), src.config.label_field if src.config else "label"
+    train = src.splits["train"]
+    missing = next((ex for ex in train if not labelled(kind, ex, sep)), None)
+    if missing is not None:
+        where = f" ({missing.source})" if missing.source else ""
+        raise ConfigError(
+            f"tasks.{task}", f"{kind} task but a training example has no label{where}"
+        )
+    names = label_names(kind, train, sep, field)
+    if not names:
+        raise ConfigError(f"tasks.{task}", "multilabel task but no training example has a label")
+    return names
+
+
+def _separator(src: SourceData) -> str | None:
+    return src.config.label_separator if src.config is not None else None
 
 
 @dataclass
@@ -114,7 +138,11 @@ def encode_source(
         ls = labels[token_tasks[0]]
         tag_ids = [[ls.id(t) if t in ls else IGNORE_INDEX for t in ex.tags] for ex in examples]
     stride = stride if token_tasks else 0
-    if context == "document" and token_tasks:
+    if is_paired(examples):  # pair tasks: both texts in one row (polyhead.data.pair_examples)
+        if token_tasks:
+            raise ConfigError(f"tasks.{token_tasks[0]}", "a token task cannot read text pairs")
+        enc = encode_pairs(tokenizer, examples, max_length)
+    elif context == "document" and token_tasks:
         enc = encode_in_context(tokenizer, examples, max_length, tags=tag_ids, stride=stride)
     else:
         words = [ex.tokens for ex in examples]
@@ -158,6 +186,10 @@ def _owned_labels(enc) -> list[list[int]]:
 
 
 def _row_label(task, kind, src, ex, enc, i, labels):
+    if kind in VECTOR_KINDS:  # a tuple, so collate stacks it (B, L) instead of padding it
+        return label_row(
+            kind, ex if task in src.tasks else None, labels[task].names, _separator(src)
+        )
     if kind == "token":
         if task in src.tasks and enc.labels is not None:
             return enc.labels[i]

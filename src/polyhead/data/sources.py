@@ -53,13 +53,16 @@ class DataSource(BaseModel):
     train: str | None = None
     dev: str | None = None
     test: str | None = None
-    format: Literal["conll", "massive", "jsonl", "csv", "seqio"] | None = None
+    format: Literal["conll", "massive", "jsonl", "csv", "seqio", "pairs"] | None = None
     train_split: str = "train"
     dev_split: str = "dev"
     test_split: str = "test"
     tag_column: int = -1
     text_field: str = "text"
     label_field: str = "label"
+    label_separator: str | None = Field(
+        None, min_length=1, description="multilabel / vector targets in one text cell: 'a|b'"
+    )
     strict_bio: bool = False
     tag_scheme: Literal[TAG_SCHEMES] = Field(
         "auto", description="how token tags are written; auto detects it per file (logged)"
