@@ -257,13 +257,9 @@ def check_data(cfg: RunConfig) -> None:
     for group in group_sources(cfg.task_sources()):
         table = group.config.table() if group.config is not None else None
         for task in group.tasks if table is not None else []:
-            if kinds[task] not in ("sentence", "token") or task in cfg.pair_tasks():
-                raise ConfigError(
-                    f"tasks.{task}.data",
-                    f"{cfg.tasks[task].kind} tasks read data files (JSONL, CSV) for now; hf "
-                    "and in-memory data carry text, label and tags only",
-                )
-            table.require("label" if kinds[task] == "sentence" else "tags", task)
+            table.require("tags" if kinds[task] == "token" else "label", task)
+            if task in cfg.pair_tasks():  # a cross-encoder reads two texts per row
+                table.require("text_pair", task)
 
 
 def training_plan(config: ConfigLike, data=None, *, columns=None, **overrides) -> TrainingPlan:

@@ -36,7 +36,7 @@ def record_label(ex: Example, value, where: tuple) -> None:
         ex.label, ex.target = str(value), [float(value)]
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         ex.labels = list(value)
-    elif isinstance(value, list) and all(_number(v) for v in value) and value:
+    elif isinstance(value, list) and all(is_number(v) for v in value) and value:
         _finite(value, where)
         ex.target = [float(v) for v in value]
     else:
@@ -45,7 +45,7 @@ def record_label(ex: Example, value, where: tuple) -> None:
         )
 
 
-def _number(v) -> bool:
+def is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 

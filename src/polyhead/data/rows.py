@@ -43,6 +43,9 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
         train = src.splits["train"]
         for task in src.tasks:
             kind = kinds[task]
+            if kind in VECTOR_KINDS:  # label lists / targets: from Examples (Arrow ones too)
+                out[task] = LabelSet(_vector_names(task, kind, src))
+                continue
             if isinstance(train, ArrowSplit):  # Arrow compute, no Example per row
                 if train.lacks("label" if kind == "sentence" else "tags"):
                     what = "labels" if kind == "sentence" else "tags"
@@ -57,9 +60,6 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
                 )
             if kind == "token" and any(ex.tags is None for ex in train):
                 raise ConfigError(f"tasks.{task}", "token task but training examples lack tags")
-            if kind in VECTOR_KINDS:
-                out[task] = LabelSet(_vector_names(task, kind, src))
-                continue
             out[task] = (
                 LabelSet.for_sentences(train) if kind == "sentence" else LabelSet.for_tags(train)
             )
@@ -114,13 +114,15 @@ def encode_source(
     "document": neighbouring sentences of the document fill a token task's window
     (polyhead.data.context)."""
     examples = src.splits[split]
-    # Stays in Arrow (data.arrow_rows) unless rows must become windows or carry document
-    # context: those are built from Examples, read one at a time from the Arrow split.
+    # Stays in Arrow (data.arrow_rows) unless rows must become windows, carry document
+    # context, pair two texts or carry multilabel / regression labels: those are built from
+    # Examples, read one at a time from the Arrow split.
     windowed = stride > 0 and any(kinds[t] == "token" for t in src.tasks)
+    vector = any(kinds[t] in VECTOR_KINDS for t in src.tasks)
     if (
         isinstance(examples, ArrowSplit)
         and len(examples)
-        and not windowed
+        and not (windowed or vector or is_paired(examples))
         and context == "sentence"
     ):
         rows, (n, n_cut, n_lost) = encode_split(

@@ -287,7 +287,12 @@ def evaluate_examples(
     if not examples:
         raise PolyheadError(f"{where}: no examples to evaluate")
     kinds = {t.name: t.head_kind for t in model.spec.tasks}
-    rows_of = {t: [ex for ex in examples if _labels(ex, k) is not None] for t, k in kinds.items()}
+    # a pair task reads the examples with a second text, every other task those without
+    paired = {t.name: t.kind == "pair" for t in model.spec.tasks}
+    rows_of = {
+        t: [ex for ex in examples if _labels(ex, k) is not None and _paired(ex) == paired[t]]
+        for t, k in kinds.items()
+    }
     labelled = [t for t in kinds if rows_of[t]]
     if not labelled:
         raise PolyheadError(f"{where}: the data labels none of the model's tasks {sorted(kinds)}")
@@ -317,6 +322,10 @@ def evaluate_examples(
     scored = {t: kinds[t] for t in labelled}
     metrics = score(model, batches(), sources, scored, label_sets, "eval")
     return {**{t: {"n": 0} for t in kinds if t not in scored}, **metrics}
+
+
+def _paired(example) -> bool:
+    return example.text_pair is not None
 
 
 def _labels(example, kind: str):
