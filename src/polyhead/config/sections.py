@@ -11,6 +11,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from polyhead.data.context import check_document_context
 from polyhead.data.sources import DataSource
 from polyhead.data.words import detect_words_mode, split_off_punctuation, word_counts
 from polyhead.errors import ConfigError
@@ -53,7 +54,7 @@ class TaskConfig(TaskSettings, EmbeddingSettings):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    kind: Literal["sentence", "token", "embedding"]
+    kind: Literal["sentence", "token", "multilabel", "regression", "pair", "embedding"]
     data: DataSource | None = None
     metric_weight: float = Field(1.0, ge=0.0, description="weight in the combined score")
     class_weights: Literal["none", "balanced"] = Field(
@@ -307,13 +308,7 @@ class RunConfig(_Strict):
         self._check_embedding()
         self._check_guard()
         self._words_of_sources()
-        for name, task in self.tasks.items():
-            if task.kind == "sentence" and self.source(name).context == "document":
-                raise ConfigError(
-                    f"tasks.{name}",
-                    "data.context: document is for token tasks (neighbouring sentences "
-                    "would change a sentence label's input); give this task its own data",
-                )
+        check_document_context(self.kinds(), self.task_sources())
         return self
 
     def _words_of_sources(self) -> None:
@@ -355,8 +350,12 @@ class RunConfig(_Strict):
         return {name: self.source(name) for name in self.head_tasks()}
 
     def kinds(self) -> dict[str, str]:
-        """Every task with a head -> its kind (sentence or token)."""
-        return {name: self.tasks[name].kind for name in self.head_tasks()}
+        """Every task with a head -> what it predicts (sentence, token, multilabel,
+        regression; a `pair` task's `head`: its data pairs the texts)."""
+        return {name: self.tasks[name].head_kind for name in self.head_tasks()}
+
+    def pair_tasks(self) -> list[str]:
+        return [name for name, t in self.tasks.items() if t.kind == "pair"]
 
     # ---- embedding tasks (issue 16) ------------------------------------------------------
     def head_tasks(self) -> list[str]:

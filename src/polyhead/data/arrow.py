@@ -4,7 +4,8 @@ memory-maps it) and the training loop reads rows by index. No Python object per 
 kept for the whole dataset.
 
 Two cached steps, both in $POLYHEAD_CACHE/arrow (else ~/.cache/polyhead/arrow):
-- `read_table`: the user's columns -> canonical `row, tokens, text, tags, label, repaired`,
+- `read_table`: the user's columns -> canonical `row, tokens, text, tags, label, repaired`
+  (and the other task kinds' `labels`, `target`, `text_pair`),
   through the same per-row checks as the Example path (`frames.row_example`: same one-line
   errors, ClassLabel names, BIO repair), so both paths see the same examples.
 - `encode_split` (via `data.rows.encode_source`): words -> input ids, word ids and label ids
@@ -39,7 +40,7 @@ from polyhead.data.frames import (
 from polyhead.data.labels import LabelSet
 from polyhead.data.textfile import warn_repairs
 
-READ_VERSION = "1"  # bump when the canonical columns or their checks change
+READ_VERSION = "2"  # bump when the canonical columns or their checks change
 BATCH = 1000  # rows per map batch (and per write)
 
 
@@ -101,6 +102,8 @@ def _canonical(obj, chosen: dict, class_names: dict, where: str, strict: bool) -
                 out[k].append(v)
             for k, v in (("tags", ex.tags), ("label", ex.label), ("repaired", n)):
                 out[k].append(v)
+            for k in ("labels", "target", "text_pair"):
+                out[k].append(getattr(ex, k))
         return out
 
     dataset = obj.with_format(None).map(
@@ -124,12 +127,17 @@ CANONICAL = {
     "tags": "strings",  # null without a tags column
     "label": "string",  # null when unlabelled
     "repaired": "int32",  # tags BIO-repaired in this row
+    "labels": "strings",  # multilabel: the row's label names (null: none given)
+    "target": "floats",  # regression: the row's numbers (null: none given)
+    "text_pair": "string",  # pair tasks: the second text (null: none)
 }
 
 
 def _feature(datasets, kind: str):
     if kind == "strings":
         return datasets.Sequence(datasets.Value("string"))
+    if kind == "floats":
+        return datasets.Sequence(datasets.Value("float64"))
     return datasets.Value(kind)
 
 
@@ -169,7 +177,9 @@ class ArrowSplit(Sequence):
 
     def _example(self, row: dict) -> Example:
         source = f"{self.where}[{row['row']}]"
-        return Example(row["tokens"], row["tags"], row["label"], text=row["text"], source=source)
+        ex = Example(row["tokens"], row["tags"], row["label"], text=row["text"], source=source)
+        ex.labels, ex.target, ex.text_pair = row["labels"], row["target"], row["text_pair"]
+        return ex
 
     def select(self, indices) -> ArrowSplit:
         """These rows (an index mapping over the same memory-mapped file, not a copy)."""

@@ -8,11 +8,13 @@ The rows are the ones `data.rows.encode_source` builds from Examples (same keys,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from polyhead.data.align import IGNORE_INDEX, encode_words, tokenizer_fingerprint
 from polyhead.data.arrow import BATCH, ArrowSplit, cache_dir, digest, require_datasets
+from polyhead.data.kind_labels import VECTOR_KINDS
 from polyhead.data.labels import LabelSet
 from polyhead.data.windows import owned_labels, window_numbers
 
@@ -112,7 +114,9 @@ def encode_split(
         new_fingerprint=key[:32],
         desc="polyhead: tokenizing",
     )
-    rows = ArrowRows(encoded, source, own, kinds)
+    # what a row gives a multilabel / regression task of another source: NaN throughout
+    unlabelled = {t: (math.nan,) * len(labels[t].names) for t in kinds if kinds[t] in VECTOR_KINDS}
+    rows = ArrowRows(encoded, source, own, kinds, unlabelled)
     counts = EncodeCounts(len(split), 0, 0, 0, len(encoded))
     if len(encoded):
         import pyarrow.compute as pc
@@ -132,8 +136,11 @@ class ArrowRows(Sequence):
     is the dict `encode_source` would have built (input ids, word ids, `labels.<task>` for
     every task, `index`, `source`). A map-style torch dataset (`__len__`, `__getitem__`)."""
 
-    def __init__(self, dataset, source: int, own: dict[str, str], kinds: dict[str, str]):
+    def __init__(
+        self, dataset, source: int, own: dict[str, str], kinds: dict[str, str], unlabelled=None
+    ):
         self.dataset, self.source, self.own, self.kinds = dataset, source, own, kinds
+        self.unlabelled = unlabelled or {}  # vector-kind task -> its NaN row label
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -177,6 +184,8 @@ class ArrowRows(Sequence):
                 column = self.own.get(task)
                 if column is not None:
                     row[f"labels.{task}"] = batch[column][j]
+                elif task in self.unlabelled:
+                    row[f"labels.{task}"] = self.unlabelled[task]
                 else:
                     row[f"labels.{task}"] = (
                         [IGNORE_INDEX] * len(ids) if kind == "token" else IGNORE_INDEX

@@ -26,7 +26,9 @@ from polyhead.data.align import IGNORE_INDEX, encode_words
 from polyhead.data.arrow import ArrowSplit
 from polyhead.data.arrow_rows import encode_split
 from polyhead.data.context import encode_in_context
+from polyhead.data.kind_labels import VECTOR_KINDS, label_names, label_row, labelled
 from polyhead.data.labels import LabelSet
+from polyhead.data.pair_examples import encode_pairs, is_paired
 from polyhead.data.sources import SourceData
 from polyhead.data.windows import owned_labels, window_numbers
 from polyhead.errors import ConfigError
@@ -41,6 +43,9 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
         train = src.splits["train"]
         for task in src.tasks:
             kind = kinds[task]
+            if kind in VECTOR_KINDS:  # label lists / targets: from Examples (Arrow ones too)
+                out[task] = LabelSet(_vector_names(task, kind, src))
+                continue
             if isinstance(train, ArrowSplit):  # Arrow compute, no Example per row
                 if train.lacks("label" if kind == "sentence" else "tags"):
                     what = "labels" if kind == "sentence" else "tags"
@@ -59,6 +64,25 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
                 LabelSet.for_sentences(train) if kind == "sentence" else LabelSet.for_tags(train)
             )
     return out
+
+
+def _vector_names(task: str, kind: str, src: SourceData) -> list[str]:
+    sep, field = _separator(src), src.config.label_field if src.config else "label"
+    train = src.splits["train"]
+    missing = next((ex for ex in train if not labelled(kind, ex, sep)), None)
+    if missing is not None:
+        where = f" ({missing.source})" if missing.source else ""
+        raise ConfigError(
+            f"tasks.{task}", f"{kind} task but a training example has no label{where}"
+        )
+    names = label_names(kind, train, sep, field)
+    if not names:
+        raise ConfigError(f"tasks.{task}", "multilabel task but no training example has a label")
+    return names
+
+
+def _separator(src: SourceData) -> str | None:
+    return src.config.label_separator if src.config is not None else None
 
 
 @dataclass
@@ -90,9 +114,16 @@ def encode_source(
     "document": neighbouring sentences of the document fill a token task's window
     (polyhead.data.context)."""
     examples = src.splits[split]
-    # Stays in Arrow (data.arrow_rows, windows included) unless rows carry document context:
-    # those need a sentence's neighbours, built from Examples read one at a time.
-    if isinstance(examples, ArrowSplit) and len(examples) and context == "sentence":
+    # Stays in Arrow (data.arrow_rows, windows included) unless rows carry document context
+    # (a sentence's neighbours), pair two texts or carry multilabel / regression labels:
+    # those are built from Examples, read one at a time from the Arrow split.
+    vector = any(kinds[t] in VECTOR_KINDS for t in src.tasks)
+    if (
+        isinstance(examples, ArrowSplit)
+        and len(examples)
+        and not (vector or is_paired(examples))
+        and context == "sentence"
+    ):
         windowed = stride > 0 and any(kinds[t] == "token" for t in src.tasks)
         rows, counts = encode_split(
             tokenizer,
@@ -117,7 +148,11 @@ def encode_source(
         ls = labels[token_tasks[0]]
         tag_ids = [[ls.id(t) if t in ls else IGNORE_INDEX for t in ex.tags] for ex in examples]
     stride = stride if token_tasks else 0
-    if context == "document" and token_tasks:
+    if is_paired(examples):  # pair tasks: both texts in one row (polyhead.data.pair_examples)
+        if token_tasks:
+            raise ConfigError(f"tasks.{token_tasks[0]}", "a token task cannot read text pairs")
+        enc = encode_pairs(tokenizer, examples, max_length)
+    elif context == "document" and token_tasks:
         enc = encode_in_context(tokenizer, examples, max_length, tags=tag_ids, stride=stride)
     else:
         words = [ex.tokens for ex in examples]
@@ -152,6 +187,10 @@ def encode_source(
 
 
 def _row_label(task, kind, src, ex, enc, i, labels):
+    if kind in VECTOR_KINDS:  # a tuple, so collate stacks it (B, L) instead of padding it
+        return label_row(
+            kind, ex if task in src.tasks else None, labels[task].names, _separator(src)
+        )
     if kind == "token":
         if task in src.tasks and enc.labels is not None:
             return enc.labels[i]
