@@ -377,10 +377,8 @@ class RunConfig(_Strict):
         class_weights: dict | None = None,
         train_words: Mapping[str, int] | Sequence[Sequence[str]] = (),
     ) -> ModelSpec:
-        """The ModelSpec this config describes, once the label sets and the training words
-        (word lists, or each distinct word's count) are known: every field is the one declared
-        in the model's settings, copied whole; `words: auto` becomes the mode the training
-        words were split by."""
+        """The ModelSpec this config describes, given the label sets and the training words
+        (word lists or counts): the model's settings copied whole; `words: auto` resolved."""
         task_fields = set(TaskSettings.model_fields)
         tasks = [
             TaskSpec(
