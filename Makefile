@@ -16,12 +16,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m polyhead.demo
 
+# Two workers (pytest-xdist), a test file each at a time: files share module fixtures.
+# TEST_WORKERS=0 runs in one process (for pdb / -s); tests/conftest.py gives each worker its threads.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 # The edit-test loop: everything but the real-model / real-data tests (under 90 s here).
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(XDIST) -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

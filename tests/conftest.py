@@ -13,7 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 # ../shared/data next to the checkout; POLYHEAD_SHARED_DATA points a git worktree elsewhere
 SHARED_DATA = Path(os.environ.get("POLYHEAD_SHARED_DATA") or REPO.parent / "shared" / "data")
 
-torch.set_num_threads(2)
+# `make test` runs two pytest-xdist workers on this 2-core machine: one torch thread each, and
+# the same for the polyhead processes tests start (OMP_NUM_THREADS is inherited). Two processes
+# with two threads each oversubscribe the cores, and torch's spinning threads then run several
+# times slower than one thread each.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, min(2, (os.cpu_count() or 2) // _WORKERS))
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(THREADS)
+torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -134,6 +142,7 @@ TRAINING_MODULES = {
     "tests/export/test_transformers.py",
     "tests/kinds/test_kind_training.py",
     "tests/kinds/test_kind_real.py",
+    "tests/kinds/test_kind_real_pair.py",
     "tests/kinds/test_kind_serve_export.py",
     "tests/model/lora/test_lora.py",
     "tests/model/quality/test_levers.py",
@@ -147,7 +156,24 @@ TRAINING_MODULES = {
 }
 
 
+# The longest files (minutes each on one core), started first: `make test`'s workers take whole
+# files in collection order, so a long file left to the end would run alone on one core.
+LONGEST_FIRST = (
+    "tests/kinds/test_kind_real_pair.py",
+    "tests/kinds/test_kind_real.py",
+    "tests/engine/test_massive.py",
+    "tests/reliability/test_ddp.py",
+    "tests/export/test_transformers.py",
+)
+
+
+def _module(item) -> str:
+    return Path(item.fspath).relative_to(REPO).as_posix()
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if Path(item.fspath).relative_to(REPO).as_posix() in TRAINING_MODULES:
+        if _module(item) in TRAINING_MODULES:
             item.add_marker(pytest.mark.slow)
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item), len(rank)))  # stable: the rest in order
