@@ -77,6 +77,8 @@ def test_rows_equal_the_example_rows(hub_dict, tokenizer):
         assert isinstance(rows[0], ArrowRows)
         assert list(rows[0]) == rows[1] and rows[0][3] == rows[1][3]
         assert rows[0][2:5] == rows[1][2:5]
+        # what length bucketing reads, from the column
+        assert list(rows[0].lengths()) == [len(r["input_ids"]) for r in rows[1]]
         assert stats[0] == stats[1] and stats[0].n_truncated_words > 0
     batch = collate(rows[0].__getitems__([0, 5, 7]), tokenizer.pad_token_id)
     assert batch["labels.other"].tolist() == [-100] * 3

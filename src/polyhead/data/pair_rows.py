@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -135,15 +136,17 @@ def side_lengths(row: dict) -> list[int]:
 class RowLengths(Sequence):
     """The length each row of `parts` (laid end to end, as ChainRows) is bucketed by
     (polyhead.data.bucketing): a sentence row's subwords; a pairs row's longest side, since
-    its batch is padded to the longest side of any row. Read once per part, and again when
-    a part's `epoch` changed (pairs made from labels are new each epoch)."""
+    its batch is padded to the longest side of any row. Read once per part (Arrow rows from
+    their column, no row built), and again when a part's `epoch` changed (pairs made from
+    labels are new each epoch)."""
 
     def __init__(self, parts: list[Sequence]):
         self.parts = list(parts)
         self.offsets = [0]
         for part in self.parts:
             self.offsets.append(self.offsets[-1] + len(part))
-        self._read: dict[int, tuple[object, list[list[int]]]] = {}  # part -> (epoch, sides)
+        # part -> (its epoch when read, lengths as C ints, a pairs row's side lengths or None)
+        self._read: dict[int, tuple[object, array, list[list[int]] | None]] = {}
 
     def __len__(self) -> int:
         return self.offsets[-1]
@@ -152,17 +155,27 @@ class RowLengths(Sequence):
         if not 0 <= i < len(self):
             raise IndexError(i)
         k = bisect.bisect_right(self.offsets, i) - 1
-        return max(self._sides(k)[i - self.offsets[k]])
+        return self._part(k)[1][i - self.offsets[k]]
 
-    def sides(self) -> list[list[int]]:
-        """Every row's `side_lengths`, in row order (padding ratios count each side)."""
-        return [row for k in range(len(self.parts)) for row in self._sides(k)]
+    def sides(self) -> list[int | list[int]]:
+        """Per row in order: its subwords, or a pairs row's per side (padding counts each)."""
+        out: list[int | list[int]] = []
+        for k in range(len(self.parts)):
+            _, lengths, sides = self._part(k)
+            out += list(lengths) if sides is None else sides
+        return out
 
-    def _sides(self, k: int) -> list[list[int]]:
+    def _part(self, k: int):
         part, stamp = self.parts[k], getattr(self.parts[k], "epoch", None)
         if k not in self._read or self._read[k][0] != stamp:
-            self._read[k] = (stamp, [side_lengths(row) for row in part])
-        return self._read[k][1]
+            if hasattr(part, "lengths"):  # ArrowRows: one column read
+                self._read[k] = (stamp, part.lengths(), None)
+            else:
+                sides = [side_lengths(row) for row in part]
+                pairs = any(len(s) > 1 for s in sides)
+                lengths = array("i", (max(s) for s in sides))
+                self._read[k] = (stamp, lengths, sides if pairs else None)
+        return self._read[k]
 
 
 def collate_pairs(rows: list[dict], pad_id: int = 0, **padding) -> dict:

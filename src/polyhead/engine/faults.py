@@ -161,9 +161,10 @@ class NonfiniteWatch:
     def record(self, module, out) -> None:
         if self.first is None:
             self.first = torch.full((2,), -1, dtype=torch.long, device=out.loss.device)
-        at = torch.tensor([module.current_epoch, module.global_step], device=out.loss.device)
         new = ~torch.isfinite(out.loss.detach()) & (self.first[1] < 0)
-        self.first = torch.where(new, at, self.first)
+        # Python scalars, not a tensor of them: a host-to-device copy would wait for the GPU
+        epoch = torch.where(new, module.current_epoch, self.first[0])
+        self.first = torch.stack([epoch, torch.where(new, module.global_step, self.first[1])])
         for task, loss in out.losses.items():
             bad = new & ~torch.isfinite(loss.detach())
             self.tasks[task] = bad | self.tasks[task] if task in self.tasks else bad
