@@ -20,8 +20,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def shared_data(*parts: str) -> Path:
-    """A path under ../shared/data (read-only real data; never copied into the repo)."""
-    path = REPO_ROOT.parent.joinpath("shared", "data", *parts)
+    """A path under ../shared/data or $POLYHEAD_SHARED_DATA (read-only real data; never
+    copied into the repo)."""
+    root = os.environ.get("POLYHEAD_SHARED_DATA")  # a git worktree's data lives elsewhere
+    path = (Path(root) if root else REPO_ROOT.parent / "shared" / "data").joinpath(*parts)
     if not path.exists():
         sys.exit(f"{path}: not found (benchmarks read real data from ../shared/data)")
     return path

@@ -26,6 +26,7 @@ import csv
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -55,10 +56,31 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--parts", nargs="+", default=["sts", "guard", "fewshot"])
     p.add_argument("--sts-dev", type=int, default=0, help="seeded STS-B dev pairs (0: all 1,500)")
     p.add_argument("--sts-train", type=int, default=0, help="STS-B train pairs (0: all 5,749)")
-    p.add_argument("--sts-epochs", type=int, default=1)
-    p.add_argument("--massive-train", type=int, default=0, help="demo train utterances (0: 2,000)")
-    p.add_argument("--massive-eval", type=int, default=0, help="dev / test utterances (0: 300)")
-    p.add_argument("--massive-epochs", type=int, default=2)
+    p.add_argument("--sts-epochs", type=int, nargs="+", default=[1], help="one run for each")
+    p.add_argument(
+        "--sts-lr", type=float, default=2e-5, help="backbone lr (sentence-transformers' STS recipe)"
+    )
+    p.add_argument(
+        "--sts-watch", action="store_true", help="also score STS-B dev after every epoch"
+    )
+    p.add_argument(
+        "--massive",
+        choices=["demo", "full"],
+        default="demo",
+        help="demo: the shipped 2,000 / 300 / 300 utterances; full: all of MASSIVE en-US "
+        "(../shared/data/massive_en_us: 11,514 / 2,033 / 2,974)",
+    )
+    p.add_argument("--massive-train", type=int, default=0, help="train utterances (0: all)")
+    p.add_argument("--massive-eval", type=int, default=0, help="dev / test utterances (0: all)")
+    p.add_argument("--massive-epochs", type=int, default=3, help="3: today's default")
+    p.add_argument(
+        "--preserve-weights",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="one preserve: [embedding] run for each preserve_embedding_weight",
+    )
+    p.add_argument("--guard-seeds", type=int, default=1, help="seeds 42, 43, ... per setting")
     p.add_argument("--shots", type=int, nargs="+", default=[8, 16])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--banking-test", type=int, default=0, help="test utterances per class (0: all)")
@@ -98,81 +120,149 @@ def load_model(run) -> MultiTaskModel:
     return MultiTaskModel.load(run.model_dir)
 
 
+def cached_row(work: Path, name: str, make) -> dict:
+    """A finished run's row, kept under `work/rows/` so that a stopped benchmark rerun with
+    the same --work trains only what is missing."""
+    path = work / "rows" / f"{name}.json"
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    row = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    return row
+
+
+def watched(run) -> list[float]:
+    """STS-B dev Spearman x 100 after each epoch (`trainer.watch_embedding`, history.jsonl)."""
+    lines = (run.run_dir / "history.jsonl").read_text(encoding="utf-8").splitlines()
+    epochs = [json.loads(line) for line in lines if line.strip()]
+    return [100 * e["drift"]["embedding"]["current"] for e in epochs if "drift" in e]
+
+
 # ---- (a) STS-B CoSENT ------------------------------------------------------------------------
-def part_sts(args, work: Path, sts_dev, baseline: float) -> dict:
+def part_sts(args, work: Path, sts_dev, baseline: float, dev_file: Path) -> list[dict]:
     train = sample(read_pairs(shared_data("stsb_en", "stsb-en-train.csv")), args.sts_train, 0)
     train_file = write_jsonl(
         work / "sts-train.jsonl",
         [{"text": p.text, "text_pair": p.text_pair, "score": p.score} for p in train],
     )
-    config = {
-        "model": {"backbone": MINILM, "max_length": 128},
-        # dev: a seeded 10 % of the training pairs (model selection); STS-B dev stays unseen
-        "tasks": {
-            "sts": {"kind": "embedding", "loss": "cosent", "data": {"train": str(train_file)}}
-        },
-        "plan": {"strategy": "full", "backbone_lr": 2e-5, "warmup_ratio": 0.1},
-        "trainer": {"epochs": args.sts_epochs, "batch_size": 16, "patience": None, **QUIET},
-    }
-    run = polyhead.train(config, out=work / "sts-run", show_plan=False)
-    after = sts_score(load_model(run), sts_dev)
-    row = {
-        "model": "minilm + CoSENT on STS-B train",
-        "train_pairs": len(train),
-        "epochs": args.sts_epochs,
-        "spearman_before": baseline,
-        "spearman_after": after,
-        "difference": after - baseline,
-        "train_seconds": run.train_seconds,
-    }
-    print(format_table([row], list(row)), flush=True)
-    return row
+    rows = []
+    for epochs in args.sts_epochs:
+        config = {
+            "model": {"backbone": MINILM, "max_length": 128},
+            # dev: a seeded 10 % of the training pairs (model selection); STS-B dev stays unseen
+            "tasks": {
+                "sts": {"kind": "embedding", "loss": "cosent", "data": {"train": str(train_file)}}
+            },
+            # sentence-transformers' STS recipe: lr 2e-5, warmup 10 %, batch 16. polyhead's
+            # default backbone_lr (5e-5) is set for heads that start from scratch.
+            "plan": {"strategy": "full", "backbone_lr": args.sts_lr, "warmup_ratio": 0.1},
+            "trainer": {"epochs": epochs, "batch_size": 16, "patience": None, **QUIET},
+        }
+        if args.sts_watch:
+            config["trainer"]["watch_embedding"] = str(dev_file)
+        name = f"sts-e{epochs}-lr{args.sts_lr:g}-n{len(train)}"
+
+        def make(config=config, name=name, epochs=epochs):
+            run = polyhead.train(config, out=work / name, show_plan=False)
+            after = sts_score(load_model(run), sts_dev)
+            return {
+                "model": "minilm + CoSENT on STS-B train",
+                "train_pairs": len(train),
+                "epochs": epochs,
+                "backbone_lr": args.sts_lr,
+                "best_epoch": run.best_epoch,
+                "spearman_before": baseline,
+                "spearman_after": after,
+                "difference": after - baseline,
+                "per_epoch": watched(run) if args.sts_watch else None,
+                "train_seconds": run.train_seconds,
+                "load_avg": list(os.getloadavg()),
+            }
+
+        rows.append(cached_row(work, name, make))
+        print(format_table(rows[-1:], list(rows[-1])), flush=True)
+    return rows
 
 
 # ---- (b) the embedding guard on MASSIVE intent + slots ----------------------------------------
-def part_guard(args, work: Path, sts_dev, baseline: float) -> list[dict]:
-    data = {
-        "train": str(DEMO / "train.jsonl"),
-        "dev": str(DEMO / "dev.jsonl"),
-        "test": str(DEMO / "test.jsonl"),
-        "format": "massive",
-    }
+def massive_data(args) -> dict:
+    if args.massive == "full":  # one file, split by its `partition` field
+        data = {"path": str(shared_data("massive_en_us", "en-US.jsonl")), "format": "massive"}
+    else:
+        data = {s: str(DEMO / f"{s}.jsonl") for s in ("train", "dev", "test")}
+        data["format"] = "massive"
     if args.massive_train:
         data["max_train_examples"] = args.massive_train
     if args.massive_eval:
         data["max_eval_examples"] = args.massive_eval
-    rows = []
-    for preserve in ([], ["embedding"]):
-        # examples/massive_full.yaml's settings (today's README defaults for `full`)
-        config = {
-            "model": {"backbone": MINILM, "max_length": 64},
-            "data": data,
-            "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
-            "plan": {"strategy": "full", "head_lr": 1e-3, "backbone_lr": 1e-4},
-            "trainer": {
-                "epochs": args.massive_epochs,
-                "batch_size": 32,
-                "preserve": preserve,
-                **QUIET,
-            },
-        }
-        name = "preserve" if preserve else "plain"
-        run = polyhead.train(config, out=work / f"guard-{name}", show_plan=False)
+    return data
+
+
+def guard_run(args, work: Path, sts_dev, baseline: float, weight: float | None, seed: int):
+    """One `full` run on MASSIVE; weight None: no preserve, else preserve: [embedding]."""
+    # examples/massive_full.yaml's settings (today's README defaults for `full`)
+    trainer = {"epochs": args.massive_epochs, "batch_size": 32, "seed": seed, **QUIET}
+    if weight is not None:
+        trainer |= {"preserve": ["embedding"], "preserve_embedding_weight": weight}
+    config = {
+        "model": {"backbone": MINILM, "max_length": 64},
+        "data": massive_data(args),
+        "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
+        "plan": {"strategy": "full", "head_lr": 1e-3, "backbone_lr": 1e-4},
+        "trainer": trainer,
+    }
+    setting = "plain" if weight is None else f"preserve-w{weight:g}"
+    name = f"guard-{args.massive}-n{args.massive_train}-e{args.massive_epochs}-{setting}-s{seed}"
+
+    def make():
+        run = polyhead.train(config, out=work / name, show_plan=False)
         after = sts_score(load_model(run), sts_dev)
         test = run.metrics["test"]
-        rows.append(
-            {
-                "run": f"full, preserve: {preserve}",
-                "spearman_before": baseline,
-                "spearman_after": after,
-                "drop": baseline - after,
-                "intent_accuracy": 100 * test["intent"]["accuracy"],
-                "slot_f1": 100 * test["slots"]["f1"],
-                "train_seconds": run.train_seconds,
-            }
-        )
-    print(format_table(rows, list(rows[0])), flush=True)
-    return rows
+        return {
+            "setting": setting,
+            "seed": seed,
+            "spearman_after": after,
+            "drop": baseline - after,
+            "intent_accuracy": 100 * test["intent"]["accuracy"],
+            "slot_f1": 100 * test["slots"]["f1"],
+            "best_epoch": run.best_epoch,
+            "train_seconds": run.train_seconds,
+            "load_avg": list(os.getloadavg()),
+        }
+
+    row = cached_row(work, name, make)
+    print(format_table([row], list(row)), flush=True)
+    return row
+
+
+def mean_sd(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def part_guard(args, work: Path, sts_dev, baseline: float) -> dict:
+    seeds = [42 + i for i in range(args.guard_seeds)]
+    runs = [
+        guard_run(args, work, sts_dev, baseline, weight, seed)
+        for weight in [None, *args.preserve_weights]
+        for seed in seeds
+    ]
+    plain = {r["seed"]: r for r in runs if r["setting"] == "plain"}
+    summary = []
+    for setting in dict.fromkeys(r["setting"] for r in runs):
+        mine = [r for r in runs if r["setting"] == setting]
+        row = {"setting": setting, "seeds": len(mine)}
+        for key in ("drop", "intent_accuracy", "slot_f1"):
+            row[key] = mean_sd([r[key] for r in mine])
+        if setting != "plain":  # paired by seed: the same data order and start
+            for key in ("intent_accuracy", "slot_f1"):
+                row[f"{key} - plain"] = mean_sd([r[key] - plain[r["seed"]][key] for r in mine])
+        row["train_s"] = mean_sd([r["train_seconds"] for r in mine])
+        summary.append(row)
+    print(format_table(summary, list(summary[-1])), flush=True)
+    return {"runs": runs, "summary": summary}
 
 
 # ---- (c) few-shot BANKING77: polyhead's recipe vs setfit --------------------------------------
@@ -279,6 +369,10 @@ def main(argv=None) -> None:
         "versions": versions("torch", "transformers", "setfit", "sentence-transformers"),
     }
     sts_dev = sample(read_pairs(shared_data("stsb_en", "stsb-en-dev.csv")), args.sts_dev, 0)
+    dev_file = write_jsonl(
+        work / "sts-dev.jsonl",
+        [{"text": p.text, "text_pair": p.text_pair, "score": p.score} for p in sts_dev],
+    )
     if {"sts", "guard"} & set(args.parts):
         start = time.perf_counter()
         payload["sts_dev_pairs"] = len(sts_dev)
@@ -286,7 +380,7 @@ def main(argv=None) -> None:
         print(f"untouched minilm, STS-B dev ({len(sts_dev)} pairs): {baseline:.2f}", flush=True)
         payload["untouched_seconds"] = time.perf_counter() - start
     for part, run_part in (
-        ("sts", lambda: part_sts(args, work, sts_dev, baseline)),
+        ("sts", lambda: part_sts(args, work, sts_dev, baseline, dev_file)),
         ("guard", lambda: part_guard(args, work, sts_dev, baseline)),
         ("fewshot", lambda: part_fewshot(args, work)),
     ):

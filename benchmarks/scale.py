@@ -1,19 +1,22 @@
 """Scale: time to the first training step and peak resident memory when training from an
 on-disk Arrow dataset (`datasets.save_to_disk`) of N intent + slot sentences, polyhead's Arrow
 path (`data: {hf: FOLDER}`: rows stay memory-mapped, tokenized by `Dataset.map` into a cached
-file) against the Example path it replaced (the same dataset read into Python Examples and
-encoded rows: `DataSource.in_memory(read_table_data(...))`), in the same run.
+file) against HF Trainer fed the same dataset (`trainer-*`: `Dataset.map` into a cache file,
+one token-classification model) and against the Example path polyhead replaced (the same
+dataset read into Python Examples and encoded rows: `DataSource.in_memory(read_table_data(...))`),
+in the same run.
 
 The sentences are MASSIVE en-US train utterances (intent ClassLabel, Sequence(ClassLabel)
 slot tags) repeated, each repeat with filler words before / after it (tagged O) so no two
 rows are equal. Each measurement is its own process (peak RSS is per process); the Arrow
-path runs twice: a first run (reads and tokenizes into an empty cache) and a second run
-(the cache from the first). minilm, batch 32, max_length 32, full fine-tuning on CPU.
+path and the Trainer run twice: a first run (reads and tokenizes into an empty cache) and a
+second run (the cache from the first). minilm, batch 32, max_length 32, full fine-tuning on
+CPU.
 
-    .venv/bin/python benchmarks/scale.py --rows 10000 100000 1000000 --steps 5
+    .venv/bin/python benchmarks/scale.py --rows 10000 100000 1000000 --steps 200
 
 Prints a table: seconds to the first step, to the last, peak RSS (MB) per size and path, and
-the ratios Example path / Arrow path.
+the ratios baseline / Arrow path.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ FILLERS = [
     "also",
 ]
 EVAL = 500  # dev rows kept (of the seeded 10 %): validation is not what this measures
-MODES = ("examples", "arrow-first", "arrow-cached")
+MODES = ("examples", "arrow-first", "arrow-cached", "trainer-first", "trainer-cached")
 
 
 def build(folder: Path, n: int) -> Path:
@@ -87,8 +90,88 @@ def build(folder: Path, n: int) -> Path:
     return out
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Not `ru_maxrss`: Linux carries that across
+    exec, so a child would report at least the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
+def trainer_child(folder: str, steps: int, run_dir: str, cache: str) -> None:
+    """The baseline: HF Trainer fed the same on-disk dataset the way its examples do it
+    (`Dataset.map` tokenization with aligned labels into a cache file, the dataset stays
+    memory-mapped), one token-classification model (the slots) on the same MiniLM, batch 32,
+    max_length 32, same steps. Trainer has no joint intent + slot model: one of the two models
+    a user would train is the lightest fair baseline for memory and start-up time."""
+    import datasets
+    import transformers
+
+    from polyhead.model.backbone import default_model_path
+
+    result = {"imports_rss_mb": peak_rss_mb()}
+    start = time.perf_counter()
+    path = str(default_model_path())
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    ds = datasets.load_from_disk(folder)
+    split = ds.train_test_split(test_size=0.1, seed=42)  # the seeded 10 % dev carve, as polyhead
+    names = ds.features["tags"].feature.names
+
+    def encode(batch):
+        enc = tok(batch["tokens"], is_split_into_words=True, truncation=True, max_length=32)
+        labels = []
+        for i, tags in enumerate(batch["tags"]):
+            previous, row = None, []
+            for w in enc.word_ids(i):
+                row.append(-100 if w is None or w == previous else tags[w])
+                previous = w
+            labels.append(row)
+        enc["labels"] = labels
+        return enc
+
+    train = split["train"].map(
+        encode,
+        batched=True,
+        remove_columns=ds.column_names,
+        cache_file_name=str(Path(cache) / "trainer-train.arrow"),
+    )
+    model = transformers.AutoModelForTokenClassification.from_pretrained(
+        path, num_labels=len(names)
+    )
+
+    class Stop(transformers.TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            now = time.perf_counter()
+            if state.global_step == 1:
+                result["first_step_s"] = now - start
+            if state.global_step >= steps:
+                result["last_step_s"] = now - start
+                result["peak_rss_mb"] = peak_rss_mb()
+                print("RESULT " + json.dumps(result), flush=True)
+                os._exit(0)
+
+    args = transformers.TrainingArguments(
+        output_dir=run_dir,
+        per_device_train_batch_size=32,
+        max_steps=steps + 1,
+        report_to=[],
+        save_strategy="no",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=42,
+    )
+    collator = transformers.DataCollatorForTokenClassification(tok)
+    transformers.Trainer(
+        model=model, args=args, train_dataset=train, data_collator=collator, callbacks=[Stop()]
+    ).train()
+    sys.exit("training ended before the last measured step")
+
+
 def child(mode: str, folder: str, steps: int, run_dir: str) -> None:
     """One training run, stopped after `steps` steps; prints one JSON line and exits."""
+    if mode.startswith("trainer"):
+        return trainer_child(folder, steps, run_dir, os.environ["POLYHEAD_CACHE"])
     import lightning.pytorch as pl
 
     import polyhead
@@ -102,7 +185,7 @@ def child(mode: str, folder: str, steps: int, run_dir: str) -> None:
                 result["first_step_s"] = now - start
             if batch_idx + 1 >= steps:
                 result["last_step_s"] = now - start
-                result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                result["peak_rss_mb"] = peak_rss_mb()
                 print("RESULT " + json.dumps(result), flush=True)
                 os._exit(0)  # no final evaluation: this measures getting to training
 
@@ -113,7 +196,7 @@ def child(mode: str, folder: str, steps: int, run_dir: str) -> None:
         "plan": {"strategy": "full"},
         "trainer": {"epochs": 1, "batch_size": 32, "progress": False, "patience": None},
     }
-    result = {"imports_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    result = {"imports_rss_mb": peak_rss_mb()}
     start = time.perf_counter()
     if mode == "examples":
         import datasets
@@ -148,6 +231,7 @@ def main(argv=None) -> None:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     p.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "polyhead-scale"))
     p.add_argument("--json", default="scale.json")
+    p.add_argument("--cache", help="reuse this cache folder (e.g. to rerun only the cached modes)")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -157,7 +241,10 @@ def main(argv=None) -> None:
     rows = []
     for n in sorted(args.rows):
         folder = build(work, n)
-        cache = Path(tempfile.mkdtemp(prefix=f"cache-{n}-", dir=work))  # empty: a first run
+        cache = Path(args.cache) / str(n) if args.cache else None
+        if cache is None:
+            cache = Path(tempfile.mkdtemp(prefix=f"cache-{n}-", dir=work))  # empty: a first run
+        cache.mkdir(parents=True, exist_ok=True)
         for mode in args.modes:
             r = {"rows": n, "path": mode, **measure(mode, folder, args.steps, cache)}
             print(json.dumps(r), flush=True)
@@ -166,14 +253,25 @@ def main(argv=None) -> None:
     print(format_table(rows, columns))
     by = {(r["rows"], r["path"]): r for r in rows}
     for n in sorted(args.rows):
-        old = by.get((n, "examples"))
-        for mode in ("arrow-first", "arrow-cached"):
-            new = by.get((n, mode))
+        for base, mode in [
+            ("examples", "arrow-first"),
+            ("examples", "arrow-cached"),
+            ("trainer-first", "arrow-first"),
+            ("trainer-cached", "arrow-cached"),
+        ]:
+            old, new = by.get((n, base)), by.get((n, mode))
             if old and new:
+                sooner = old["first_step_s"] / new["first_step_s"]
+                lower = old["peak_rss_mb"] / new["peak_rss_mb"]
                 print(
-                    f"{n:>9,} {mode}: first step {old['first_step_s'] / new['first_step_s']:.2f}x "
-                    f"sooner, peak RSS {old['peak_rss_mb'] / new['peak_rss_mb']:.2f}x lower"
+                    f"{n:>9,} {mode} vs {base}: first step {sooner:.2f}x sooner, peak RSS "
+                    f"{lower:.2f}x lower"
                 )
+    small, large = min(args.rows), max(args.rows)
+    for mode in ("arrow-cached", "trainer-cached"):
+        if (small, mode) in by and (large, mode) in by and small != large:
+            ratio = by[large, mode]["peak_rss_mb"] / by[small, mode]["peak_rss_mb"]
+            print(f"{mode}: peak RSS at {large:,} rows = {ratio:.2f}x its peak at {small:,}")
     write_json(args.json, {"machine": machine(), "steps": args.steps, "rows": rows})
 
 

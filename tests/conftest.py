@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# ../shared/data next to the checkout; POLYHEAD_SHARED_DATA points a git worktree elsewhere
+SHARED_DATA = Path(os.environ.get("POLYHEAD_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 torch.set_num_threads(2)
 
@@ -130,6 +132,9 @@ TRAINING_MODULES = {
     "tests/features/test_frozen.py",
     "tests/export/test_onnx.py",
     "tests/export/test_transformers.py",
+    "tests/kinds/test_kind_training.py",
+    "tests/kinds/test_kind_real.py",
+    "tests/kinds/test_kind_serve_export.py",
     "tests/model/lora/test_lora.py",
     "tests/model/quality/test_levers.py",
     "tests/reliability/test_ddp.py",

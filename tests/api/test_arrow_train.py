@@ -4,6 +4,7 @@ Examples do through the Example path: same seed, same losses and metrics."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -15,10 +16,19 @@ from polyhead.data.sources import DataSource
 from tests.api.conftest import api_config
 
 
-def test_arrow_path_trains_like_the_example_path(tiny_bert, intent_slots, tmp_path):
+@pytest.mark.parametrize("max_length", [24, 8])  # 8: long sentences become windows
+def test_arrow_path_trains_like_the_example_path(
+    tiny_bert, intent_slots, tmp_path, max_length, caplog
+):
     config = api_config(tiny_bert)
+    config["model"]["max_length"] = max_length
     config["plan"] = {"strategy": "full", "head_lr": 5e-3, "backbone_lr": 1e-3}
-    by_arrow = polyhead.train(config, data=intent_slots, out=tmp_path / "arrow", show_plan=False)
+    with caplog.at_level(logging.INFO, logger="polyhead"):
+        by_arrow = polyhead.train(
+            config, data=intent_slots, out=tmp_path / "arrow", show_plan=False
+        )
+    windows = [r.getMessage() for r in caplog.records if "split into windows" in r.getMessage()]
+    assert bool(windows) == (max_length == 8), windows
     examples = DataSource.in_memory(read_table_data(intent_slots))
     by_examples = polyhead.train(config, data=examples, out=tmp_path / "ex", show_plan=False)
     runs = (by_arrow, by_examples)

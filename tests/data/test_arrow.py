@@ -16,6 +16,7 @@ from polyhead.data.example import Example
 from polyhead.data.frames import Columns, read_table_data
 from polyhead.data.rows import EncodeStats, build_label_sets, collate, encode_source
 from polyhead.data.sources import DataSource, SourceData, load_splits
+from polyhead.data.words import word_counts
 from polyhead.errors import DataError
 from polyhead.model.backbone import load_tokenizer_for
 from tests.data.test_frames import demo_examples, hub_layout
@@ -58,9 +59,19 @@ def test_label_sets_by_arrow_compute_equal_the_examples(hub_dict):
     assert got == want and len(got["slots"]) > 3
 
 
-def test_rows_equal_the_example_rows(hub_dict, tokenizer):
-    """Every key of every row (ids, word ids, labels, index, source), both splits, with a
-    max_length that truncates some sentences, and a second source's task ignored."""
+def test_word_counts_by_arrow_compute_equal_the_examples(hub_dict):
+    """What `model.words: auto` decides from, counted without a Python object per row."""
+    by_arrow, by_examples = both_paths(hub_dict)
+    got = by_arrow["train"].word_counts()
+    assert got == word_counts(ex.tokens for ex in by_examples["train"]) and len(got) > 20
+
+
+@pytest.mark.parametrize("stride", [0, 2])
+def test_rows_equal_the_example_rows(hub_dict, tokenizer, stride):
+    """Every key of every row (ids, word ids, labels, index, window, row, source), both
+    splits, with a max_length that truncates some sentences (stride 0) or splits them into
+    windows (stride 2: labels only where a window owns the word, the intent on every window),
+    and a second source's task ignored."""
     by_arrow, by_examples = both_paths(hub_dict)
     kinds = {**KINDS, "other": "sentence"}
     src = SourceData(1, None, list(KINDS), by_examples)
@@ -70,7 +81,14 @@ def test_rows_equal_the_example_rows(hub_dict, tokenizer):
         stats = [EncodeStats(), EncodeStats()]
         rows = [
             encode_source(
-                tokenizer, SourceData(1, None, list(KINDS), s), split, kinds, labels, 8, st
+                tokenizer,
+                SourceData(1, None, list(KINDS), s),
+                split,
+                kinds,
+                labels,
+                8,
+                st,
+                stride=stride,
             )
             for s, st in zip((by_arrow, by_examples), stats, strict=True)
         ]
@@ -79,7 +97,13 @@ def test_rows_equal_the_example_rows(hub_dict, tokenizer):
         assert rows[0][2:5] == rows[1][2:5]
         # what length bucketing reads, from the column
         assert list(rows[0].lengths()) == [len(r["input_ids"]) for r in rows[1]]
-        assert stats[0] == stats[1] and stats[0].n_truncated_words > 0
+        assert stats[0] == stats[1]
+        if stride:
+            assert stats[0].n_windowed_examples > 0 and stats[0].n_truncated_words == 0
+            assert stats[0].n_rows > stats[0].n_examples
+            assert max(r["window"] for r in rows[1]) > 0
+        else:
+            assert stats[0].n_truncated_words > 0
     batch = collate(rows[0].__getitems__([0, 5, 7]), tokenizer.pad_token_id)
     assert batch["labels.other"].tolist() == [-100] * 3
 
@@ -180,3 +204,22 @@ def test_tokenized_once_per_fingerprint(hub_dict, tokenizer, monkeypatch):
     assert again.dataset.cache_files == first.dataset.cache_files and list(again) == list(first)
     with pytest.raises(AssertionError):  # another max_length is another file
         encode_source(tokenizer, src, "train", KINDS, labels, 13)
+
+
+def test_row_facts_kept_on_disk_by_fingerprint(hub_dict, monkeypatch):
+    """Label sets, missing-label checks and word counts of a split read again (a cached run)
+    come from the cache, with no pass over the rows."""
+    by_arrow, _ = both_paths(hub_dict)
+    train = by_arrow["train"]
+    first = (train.label_set("token"), train.label_set("sentence"), train.lacks("label"))
+    first_words = train.word_counts()
+
+    def no_reads(*args, **kwargs):
+        raise AssertionError("rows read again")
+
+    again = both_paths(hub_dict)[0]["train"]
+    monkeypatch.setattr(ArrowSplit, "column", no_reads)
+    got = (again.label_set("token"), again.label_set("sentence"), again.lacks("label"))
+    assert got == first and again.word_counts() == first_words
+    with pytest.raises(AssertionError):  # other rows are read
+        both_paths(hub_dict, max_train_examples=7)[0]["train"].word_counts()

@@ -209,7 +209,9 @@ def test_jsonl_custom_field_names(tmp_path):
     [
         ({"tokens": ["a", "b", "c"], "tags": ["O", "O"]}, "2 tags for 3 tokens; expected one tag"),
         ({"text": "a b", "tags": "O O"}, "field 'tags' is a str; expected list"),
-        ({"text": "a", "label": ["x"]}, "field 'label' is a list; expected str or int"),
+        ({"text": "a", "label": {"x": 1}}, "expected a string, a number, or a list"),
+        ({"text": "a", "label": ["x", 1]}, "or a list of them (one type)"),
+        ({"text": "a", "label": True}, "label True; expected a string"),
         ({"tokens": ["a", 1]}, "field 'tokens' holds a non-string; expected a list of strings"),
         ({"label": "x"}, "missing field 'text'"),
         ({"text": "a b", "entities": [[0, 9, "x"]]}, "expected {'start': int"),

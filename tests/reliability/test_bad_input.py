@@ -100,9 +100,9 @@ CASES = [
     ("jsonl: missing fields", read("a.jsonl", '{"label": "x"}\n'), "a.jsonl:1", "'text'"),
     (
         "jsonl: wrong type",
-        read("a.jsonl", '{"text": "a b", "label": ["x"]}\n'),
+        read("a.jsonl", '{"text": "a b", "label": {"x": 1}}\n'),
         "a.jsonl:1",
-        "expected str or int",
+        "expected a string, a number, or a list",
     ),
     (
         "jsonl: tags/tokens count",

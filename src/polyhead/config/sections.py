@@ -6,13 +6,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from polyhead.data.context import check_document_context
 from polyhead.data.sources import DataSource
-from polyhead.data.words import detect_words_mode, split_off_punctuation
+from polyhead.data.words import detect_words_mode, split_off_punctuation, word_counts
 from polyhead.errors import ConfigError
 from polyhead.model.embedding_task import (
     PRESERVE_EMBEDDING,
@@ -53,7 +54,7 @@ class TaskConfig(TaskSettings, EmbeddingSettings):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    kind: Literal["sentence", "token", "embedding"]
+    kind: Literal["sentence", "token", "multilabel", "regression", "pair", "embedding"]
     data: DataSource | None = None
     metric_weight: float = Field(1.0, ge=0.0, description="weight in the combined score")
     class_weights: Literal["none", "balanced"] = Field(
@@ -306,13 +307,7 @@ class RunConfig(_Strict):
         self._check_embedding()
         self._check_guard()
         self._words_of_sources()
-        for name, task in self.tasks.items():
-            if task.kind == "sentence" and self.source(name).context == "document":
-                raise ConfigError(
-                    f"tasks.{name}",
-                    "data.context: document is for token tasks (neighbouring sentences "
-                    "would change a sentence label's input); give this task its own data",
-                )
+        check_document_context(self.kinds(), self.task_sources())
         return self
 
     def _words_of_sources(self) -> None:
@@ -354,8 +349,12 @@ class RunConfig(_Strict):
         return {name: self.source(name) for name in self.head_tasks()}
 
     def kinds(self) -> dict[str, str]:
-        """Every task with a head -> its kind (sentence or token)."""
-        return {name: self.tasks[name].kind for name in self.head_tasks()}
+        """Every task with a head -> what it predicts (sentence, token, multilabel,
+        regression; a `pair` task's `head`: its data pairs the texts)."""
+        return {name: self.tasks[name].head_kind for name in self.head_tasks()}
+
+    def pair_tasks(self) -> list[str]:
+        return [name for name, t in self.tasks.items() if t.kind == "pair"]
 
     # ---- embedding tasks (issue 16) ------------------------------------------------------
     def head_tasks(self) -> list[str]:
@@ -375,11 +374,10 @@ class RunConfig(_Strict):
         self,
         labels: dict[str, list[str]],
         class_weights: dict | None = None,
-        train_words: Sequence[Sequence[str]] = (),
+        train_words: Mapping[str, int] | Sequence[Sequence[str]] = (),
     ) -> ModelSpec:
-        """The ModelSpec this config describes, once the label sets and the training words
-        are known: every field is the one declared in the model's settings, copied whole;
-        `words: auto` becomes the mode the training words were split by."""
+        """The ModelSpec this config describes, given the label sets and the training words
+        (word lists or counts): the model's settings copied whole; `words: auto` resolved."""
         task_fields = set(TaskSettings.model_fields)
         tasks = [
             TaskSpec(
@@ -391,7 +389,8 @@ class RunConfig(_Strict):
             for name in self.head_tasks()  # an embedding task has no head to save
         ]
         model = self.model.model_dump(include=set(ModelSettings.model_fields))
-        train_words = list(train_words)
+        if not isinstance(train_words, Mapping):
+            train_words = word_counts(train_words)
         if model["words"] == "auto":
             model["words"] = detect_words_mode(train_words)
             log.info("model.words: auto -> %s (from the training words)", model["words"])

@@ -4,7 +4,8 @@ memory-maps it) and the training loop reads rows by index. No Python object per 
 kept for the whole dataset.
 
 Two cached steps, both in $POLYHEAD_CACHE/arrow (else ~/.cache/polyhead/arrow):
-- `read_table`: the user's columns -> canonical `row, tokens, text, tags, label, repaired`,
+- `read_table`: the user's columns -> canonical `row, tokens, text, tags, label, repaired`
+  (and the other task kinds' `labels`, `target`, `text_pair`),
   through the same per-row checks as the Example path (`frames.row_example`: same one-line
   errors, ClassLabel names, BIO repair), so both paths see the same examples.
 - `encode_split` (via `data.rows.encode_source`): words -> input ids, word ids and label ids
@@ -39,7 +40,7 @@ from polyhead.data.frames import (
 from polyhead.data.labels import LabelSet
 from polyhead.data.textfile import warn_repairs
 
-READ_VERSION = "1"  # bump when the canonical columns or their checks change
+READ_VERSION = "2"  # bump when the canonical columns or their checks change
 BATCH = 1000  # rows per map batch (and per write)
 
 
@@ -49,6 +50,9 @@ def cache_dir() -> Path:
     path = Path(root) / "arrow"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+FACTS_VERSION = "1"  # bump when what ArrowSplit._on_disk stores changes
 
 
 def digest(*parts) -> str:
@@ -98,6 +102,8 @@ def _canonical(obj, chosen: dict, class_names: dict, where: str, strict: bool) -
                 out[k].append(v)
             for k, v in (("tags", ex.tags), ("label", ex.label), ("repaired", n)):
                 out[k].append(v)
+            for k in ("labels", "target", "text_pair"):
+                out[k].append(getattr(ex, k))
         return out
 
     dataset = obj.with_format(None).map(
@@ -121,12 +127,17 @@ CANONICAL = {
     "tags": "strings",  # null without a tags column
     "label": "string",  # null when unlabelled
     "repaired": "int32",  # tags BIO-repaired in this row
+    "labels": "strings",  # multilabel: the row's label names (null: none given)
+    "target": "floats",  # regression: the row's numbers (null: none given)
+    "text_pair": "string",  # pair tasks: the second text (null: none)
 }
 
 
 def _feature(datasets, kind: str):
     if kind == "strings":
         return datasets.Sequence(datasets.Value("string"))
+    if kind == "floats":
+        return datasets.Sequence(datasets.Value("float64"))
     return datasets.Value(kind)
 
 
@@ -147,6 +158,7 @@ class ArrowSplit(Sequence):
 
     def __init__(self, dataset, where: str):
         self.dataset, self.where = dataset, where
+        self._column_facts: dict[str, tuple[int, list]] = {}
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -165,7 +177,9 @@ class ArrowSplit(Sequence):
 
     def _example(self, row: dict) -> Example:
         source = f"{self.where}[{row['row']}]"
-        return Example(row["tokens"], row["tags"], row["label"], text=row["text"], source=source)
+        ex = Example(row["tokens"], row["tags"], row["label"], text=row["text"], source=source)
+        ex.labels, ex.target, ex.text_pair = row["labels"], row["target"], row["text_pair"]
+        return ex
 
     def select(self, indices) -> ArrowSplit:
         """These rows (an index mapping over the same memory-mapped file, not a copy)."""
@@ -177,6 +191,45 @@ class ArrowSplit(Sequence):
         """One column as Arrow (the split's row selection applied)."""
         return self.dataset.with_format("arrow")[name]
 
+    def _facts(self, name: str) -> tuple[int, list]:
+        """(null count, distinct non-null values) of a column, list columns flattened; kept,
+        since gathering a selection of a million rows takes seconds."""
+        import pyarrow.compute as pc
+
+        def compute() -> tuple[int, list]:
+            column = self.column(name)
+            values = pc.list_flatten(column) if name == "tags" else column
+            return column.null_count, pc.unique(values).drop_null().to_pylist()
+
+        if name not in self._column_facts:
+            self._column_facts[name] = tuple(self._on_disk(f"facts-{name}", compute))
+        return self._column_facts[name]
+
+    def _on_disk(self, what: str, compute):
+        """`compute()`'s JSON value for these rows, kept beside the tokenized files under the
+        split's fingerprint: a cached run then skips every pass over the rows before training."""
+        key = digest(FACTS_VERSION, what, self.dataset._fingerprint)
+        path = cache_dir() / f"{what}-{key[:40]}.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):  # absent, or torn by a killed run: compute again
+            value = compute()
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+        return value
+
+    def word_counts(self) -> dict[str, int]:
+        """Each distinct word of the `tokens` column and how often it occurs."""
+        import pyarrow.compute as pc
+
+        def compute() -> dict[str, int]:
+            counts = pc.value_counts(pc.list_flatten(self.column("tokens")))
+            words, ns = counts.field("values").to_pylist(), counts.field("counts").to_pylist()
+            return dict(zip(words, ns, strict=True))
+
+        return self._on_disk("words", compute) if len(self) else {}
+
     def sum(self, name: str) -> int:
         import pyarrow.compute as pc
 
@@ -184,14 +237,11 @@ class ArrowSplit(Sequence):
 
     def lacks(self, role: str) -> bool:
         """Some row has no label (`label`) or no tags (`tags`)."""
-        return self.column(role).null_count > 0
+        return self._facts(role)[0] > 0
 
     def label_set(self, kind: str) -> LabelSet:
         """The task's labels, as `LabelSet.for_sentences` / `for_tags` would find them, from
         the distinct values (Arrow compute: no Python object per row)."""
-        import pyarrow.compute as pc
-
         if kind == "sentence":
-            return LabelSet(sorted(pc.unique(self.column("label")).drop_null().to_pylist()))
-        tags = pc.unique(pc.list_flatten(self.column("tags"))).drop_null().to_pylist()
-        return LabelSet.for_tag_names(tags)
+            return LabelSet(sorted(self._facts("label")[1]))
+        return LabelSet.for_tag_names(self._facts("tags")[1])

@@ -8,14 +8,26 @@ The rows are the ones `data.rows.encode_source` builds from Examples (same keys,
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from polyhead.data.align import IGNORE_INDEX, encode_words, tokenizer_fingerprint
 from polyhead.data.arrow import BATCH, ArrowSplit, cache_dir, digest, require_datasets
+from polyhead.data.kind_labels import VECTOR_KINDS
 from polyhead.data.labels import LabelSet
+from polyhead.data.windows import owned_labels, window_numbers
 
-ENCODE_VERSION = "1"  # bump when the encoded columns change
+ENCODE_VERSION = "2"  # bump when the encoded columns change
+
+
+class EncodeCounts(NamedTuple):
+    examples: int
+    truncated_examples: int
+    truncated_words: int
+    windowed_examples: int
+    rows: int
 
 
 def encode_split(
@@ -26,8 +38,11 @@ def encode_split(
     kinds: dict[str, str],
     labels: dict[str, LabelSet],
     max_length: int,
-) -> tuple[ArrowRows, tuple[int, int, int]]:
-    """Encoded rows of one source's split, and (examples, truncated examples, words lost)."""
+    stride: int = 0,
+) -> tuple[ArrowRows, EncodeCounts]:
+    """Encoded rows of one source's split and their counts. `stride` > 0: an example too
+    long for one row becomes overlapping windows, several output rows (`Dataset.map` may
+    return more rows than it reads), labelled as `data.rows` labels them."""
     datasets = require_datasets()
     token_tasks = [t for t in tasks if kinds[t] == "token"]
     tag_set = labels[token_tasks[0]] if token_tasks else None
@@ -40,20 +55,32 @@ def encode_split(
         max_length,
         {t: [kinds[t], labels[t].names] for t in tasks},
         has_tags,
+        stride,
     )
 
-    def encode(batch: dict) -> dict:
+    def encode(batch: dict, indices: list[int]) -> dict:
         words = batch["tokens"]
         tag_ids = None
         if has_tags:
             tag_ids = [[tag_set.encode(t, IGNORE_INDEX) for t in tags] for tags in batch["tags"]]
-        enc = encode_words(tokenizer, words, max_length, tags=tag_ids)
+        enc = encode_words(tokenizer, words, max_length, tags=tag_ids, stride=stride)
+        if enc.labels is not None and stride:
+            enc.labels = owned_labels(enc)
+        examples = enc.row_example
         word_ids = [[-1 if w is None else w for w in row] for row in enc.word_ids]
         out = {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask}
         out["word_ids"] = word_ids
-        # words with no subword left after truncation (EncodeStats, summed from the file)
-        seen = [len({w for w in row if w >= 0}) for row in word_ids]
-        out["lost"] = [n - k for n, k in zip(enc.n_words, seen, strict=True)]
+        out["example"] = [indices[e] for e in examples]
+        out["window"] = window_numbers(examples)
+        # words with no subword in any row of their example (EncodeStats, summed from the
+        # file), on the example's first row
+        seen: list[set[int]] = [set() for _ in words]
+        for row, e in zip(word_ids, examples, strict=True):
+            seen[e].update(w for w in row if w >= 0)
+        lost = [n - len(s) for n, s in zip(enc.n_words, seen, strict=True)]
+        out["lost"] = [
+            lost[e] if w == 0 else 0 for e, w in zip(examples, out["window"], strict=True)
+        ]
         if enc.token_type_ids is not None:
             out["token_type_ids"] = enc.token_type_ids
         for task, column in own.items():
@@ -62,15 +89,17 @@ def encode_split(
                 out[column] = enc.labels if enc.labels is not None else ignore
             else:
                 ls = labels[task]
-                out[column] = [
+                ys = [
                     ls.encode(y, IGNORE_INDEX) if y is not None else IGNORE_INDEX
                     for y in batch["label"]
                 ]
+                out[column] = [ys[e] for e in examples]  # a sentence label on every window
         return out
 
     ints = datasets.Sequence(datasets.Value("int32"))
     features = {"input_ids": ints, "attention_mask": ints, "word_ids": ints}
-    features["lost"] = datasets.Value("int32")
+    for column in ("example", "window", "lost"):
+        features[column] = datasets.Value("int32")
     if "token_type_ids" in tokenizer.model_input_names:
         features["token_type_ids"] = ints
     for task, column in own.items():
@@ -78,6 +107,7 @@ def encode_split(
     encoded = split.dataset.map(
         encode,
         batched=True,
+        with_indices=True,
         batch_size=BATCH,
         remove_columns=split.dataset.column_names,
         features=datasets.Features(features),
@@ -85,15 +115,21 @@ def encode_split(
         new_fingerprint=key[:32],
         desc="polyhead: tokenizing",
     )
-    rows = ArrowRows(encoded, source, own, kinds)
-    lost = ArrowSplit(encoded, "").column("lost") if len(encoded) else None
-    stats = (len(encoded), 0, 0)
-    if lost is not None:
+    # what a row gives a multilabel / regression task of another source: NaN throughout
+    unlabelled = {t: (math.nan,) * len(labels[t].names) for t in kinds if kinds[t] in VECTOR_KINDS}
+    rows = ArrowRows(encoded, source, own, kinds, unlabelled)
+    counts = EncodeCounts(len(split), 0, 0, 0, len(encoded))
+    if len(encoded):
         import pyarrow.compute as pc
 
-        n_cut = pc.sum(pc.greater(lost, 0).cast("int64")).as_py() or 0
-        stats = (len(encoded), n_cut, pc.sum(lost).as_py() or 0)
-    return rows, stats
+        view = ArrowSplit(encoded, "")
+        lost, window = view.column("lost"), view.column("window")
+        counts = counts._replace(
+            truncated_examples=pc.sum(pc.greater(lost, 0).cast("int64")).as_py() or 0,
+            truncated_words=pc.sum(lost).as_py() or 0,
+            windowed_examples=pc.sum(pc.equal(window, 1).cast("int64")).as_py() or 0,
+        )
+    return rows, counts
 
 
 class ArrowRows(Sequence):
@@ -101,8 +137,11 @@ class ArrowRows(Sequence):
     is the dict `encode_source` would have built (input ids, word ids, `labels.<task>` for
     every task, `index`, `source`). A map-style torch dataset (`__len__`, `__getitem__`)."""
 
-    def __init__(self, dataset, source: int, own: dict[str, str], kinds: dict[str, str]):
+    def __init__(
+        self, dataset, source: int, own: dict[str, str], kinds: dict[str, str], unlabelled=None
+    ):
         self.dataset, self.source, self.own, self.kinds = dataset, source, own, kinds
+        self.unlabelled = unlabelled or {}  # vector-kind task -> its NaN row label
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -144,8 +183,8 @@ class ArrowRows(Sequence):
                 "input_ids": ids,
                 "attention_mask": batch["attention_mask"][j],
                 "word_ids": batch["word_ids"][j],
-                "index": i,
-                "window": 0,  # Arrow rows are never windowed (data.rows windows from Examples)
+                "index": batch["example"][j],
+                "window": batch["window"][j],
                 "row": i,
                 "source": self.source,
             }
@@ -155,6 +194,8 @@ class ArrowRows(Sequence):
                 column = self.own.get(task)
                 if column is not None:
                     row[f"labels.{task}"] = batch[column][j]
+                elif task in self.unlabelled:
+                    row[f"labels.{task}"] = self.unlabelled[task]
                 else:
                     row[f"labels.{task}"] = (
                         [IGNORE_INDEX] * len(ids) if kind == "token" else IGNORE_INDEX

@@ -17,6 +17,20 @@ from collections.abc import Sequence
 from polyhead.data import align
 from polyhead.data.align import IGNORE_INDEX, EncodedWords, encode_words
 from polyhead.data.example import Example
+from polyhead.errors import ConfigError
+
+
+def check_document_context(kinds: dict[str, str], sources: dict) -> None:
+    """Document context is for token tasks: every other kind (sentence, multilabel,
+    regression, a pair task's head) labels the input as a whole, which context would change.
+    `kinds`: task -> what its head predicts; `sources`: task -> its `data:` settings."""
+    for name, kind in kinds.items():
+        if kind != "token" and sources[name].context == "document":
+            raise ConfigError(
+                f"tasks.{name}",
+                "data.context: document is for token tasks (neighbouring sentences "
+                "would change a sentence label's input); give this task its own data",
+            )
 
 
 def subword_counts(tokenizer, words: list[list[str]]) -> list[list[int]]:

@@ -31,6 +31,11 @@ class Example:
     source: str | None = None  # "path:line" of the first line it came from, for error messages
     tag_scheme: str | None = None  # the scheme its file wrote the tags in (tags are BIO)
     document: str | None = None  # CoNLL -DOCSTART- block / JSONL doc_id, for document context
+    # Other task kinds (polyhead.data.kind_labels): a list of labels (multilabel), numeric
+    # targets (regression), the second text of a pair (pair tasks encode both together).
+    labels: list[str] | None = None
+    target: list[float] | None = None
+    text_pair: str | None = None
 
     def __post_init__(self) -> None:
         if not self.text and self.tokens:

@@ -3,7 +3,10 @@
 
 Columns are found by name (`CANDIDATES`) or named in `columns:`. `ClassLabel` features give
 the label names and `Sequence(ClassLabel)` the tag names, as in the Hub's banking77,
-conll2003 and MASSIVE layouts; MASSIVE's inline `annot_utt` gives words and tags. A missing
+conll2003 and MASSIVE layouts; MASSIVE's inline `annot_utt` gives words and tags. The other
+task kinds read the label cell as JSONL does (polyhead.data.kind_labels): a list of label
+names or a `Sequence(ClassLabel)` label (multilabel), a number or a list of numbers
+(regression); a `text_pair` / `sentence2` column is a pair task's second text. A missing
 or mistyped column is one line naming the column and the data's columns with their types.
 pandas and datasets are never imported here: objects are recognised by their module.
 """
@@ -20,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from polyhead.data.example import Example, split_words
 from polyhead.data.jsonl import parse_brackets
+from polyhead.data.kind_labels import is_number, record_label
 from polyhead.data.labels import repair_bio
 from polyhead.data.tabular import LABEL_COLUMNS, TEXT_COLUMNS
 from polyhead.data.textfile import warn_repairs
@@ -30,7 +34,8 @@ log = logging.getLogger("polyhead")
 # Tried in order when `columns:` does not name the column of a role.
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "tokens": ("tokens", "words"),
-    "text": TEXT_COLUMNS,
+    "text": (*TEXT_COLUMNS, "sentence1"),
+    "text_pair": ("text_pair", "sentence2"),
     "label": LABEL_COLUMNS,
     "tags": ("tags", "ner_tags"),
     "annotated": ("annot_utt",),
@@ -46,6 +51,7 @@ class Columns(BaseModel):
 
     text: str | None = None
     tokens: str | None = None
+    text_pair: str | None = None  # a pair task's second text
     label: str | None = None
     tags: str | None = None
     annotated: str | None = None  # inline "[slot : words]" annotation, MASSIVE's annot_utt
@@ -114,7 +120,8 @@ def fingerprint(splits: dict[str, list[Example]]) -> str:
     h = hashlib.sha256()
     for split in sorted(splits):
         for ex in splits[split]:
-            h.update(json.dumps([split, ex.tokens, ex.tags, ex.label, ex.text]).encode())
+            own = [ex.labels, ex.target, ex.text_pair]  # the other task kinds' labels, pairs
+            h.update(json.dumps([split, ex.tokens, ex.tags, ex.label, ex.text, *own]).encode())
             h.update(b"\n")
     return h.hexdigest()
 
@@ -277,13 +284,17 @@ def row_example(get: dict, names: dict, cols: dict[str, str], i: int, at: str, s
     """Row `i` of the column values `get` (role -> values) as an Example, checked (errors
     name `at`), with its tags BIO-repaired; returns (example, number of tags repaired)."""
     words, text, offsets, tags = _words(get, i, at, cols)
-    label = _label(get["label"][i], names["label"], at, cols) if "label" in get else None
     if "tags" in get:
         tags = _tags(get["tags"][i], names["tags"], len(words), at, cols["tags"])
     n_repaired = 0
     if tags is not None:
         tags, n_repaired = repair_bio(tags, strict, at)
-    return Example(words, tags, label, text=text, offsets=offsets, source=at), n_repaired
+    ex = Example(words, tags, text=text, offsets=offsets, source=at)
+    if "label" in get:
+        _put_label(ex, get["label"][i], names["label"], at, cols)
+    if "text_pair" in get and get["text_pair"][i] is not None:
+        ex.text_pair = _string(get["text_pair"][i], at, cols["text_pair"])
+    return ex, n_repaired
 
 
 def _words(get: dict, i: int, at: str, cols: dict):
@@ -330,6 +341,25 @@ def _string_list(value, at: str, column: str) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise DataError(at, None, f"column {column!r} is {value!r}; expected a list of strings")
     return list(value)
+
+
+def _put_label(ex: Example, value, names: list[str] | None, at: str, cols: dict) -> None:
+    """The label cell on `ex`: a class name (or ClassLabel id) -> `label`; a list of names
+    (or of ClassLabel ids) -> `labels`; numbers -> `target` (a scalar also as `label`, as
+    JSONL numbers are)."""
+    if not isinstance(value, str) and hasattr(value, "tolist"):
+        value = value.tolist()  # numpy arrays and scalars (DataFrames)
+    if isinstance(value, list | tuple) and names is not None:  # Sequence(ClassLabel)
+        if not all(isinstance(v, int) and 0 <= v < len(names) for v in value):
+            raise DataError(
+                at, None, f"column {cols['label']!r} is {value!r}; expected ids of its names"
+            )
+        ex.labels = [names[v] for v in value]
+    elif isinstance(value, list | tuple) or (names is None and is_number(value)):
+        if not (isinstance(value, float) and value != value):  # NaN: unlabelled
+            record_label(ex, list(value) if isinstance(value, tuple) else value, (at, None))
+    else:
+        ex.label = _label(value, names, at, cols)
 
 
 def _label(value, names: list[str] | None, at: str, cols: dict) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from polyhead.data.example import Example, split_words
+from polyhead.data.kind_labels import record_label
 from polyhead.data.schemes import tags_to_bio
 from polyhead.data.textfile import read_text, text_lines
 from polyhead.data.words import split_words as split_text
@@ -189,7 +190,6 @@ def _jsonl_example(
     text = field(record, text_field, str, where, required=tokens is None)
     if tokens is None and text is None:
         raise DataError(*where, f"missing field {text_field!r} or 'tokens'")
-    label = field(record, label_field, (str, int), where, required=False)
     if tokens is not None:
         ex = Example(tokens, text=text or "")
     elif words_mode == "whitespace":
@@ -197,7 +197,9 @@ def _jsonl_example(
     else:
         words, offsets = split_text(text, words_mode)
         ex = Example(words, text=text, offsets=offsets)
-    ex.label = None if label is None else str(label)
+    # a string or integer is a sentence label; lists and numbers serve the other task kinds
+    record_label(ex, record.get(label_field), where)
+    ex.text_pair = field(record, "text_pair", str, where, required=False)
     ex.split = field(record, "split", str, where, required=False)
     document = field(record, "doc_id", (str, int), where, required=False)
     ex.document = None if document is None else str(document)

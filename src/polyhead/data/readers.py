@@ -8,13 +8,14 @@ from pathlib import Path
 from polyhead.data.conll import read_conll
 from polyhead.data.example import Example
 from polyhead.data.jsonl import MASSIVE_FIELDS, read_jsonl, read_massive
+from polyhead.data.pair_examples import read_pair_examples
 from polyhead.data.schemes import scheme_name
 from polyhead.data.seqio import is_seqio_folder, read_seqio
 from polyhead.data.tabular import read_csv
 from polyhead.data.words import MODES as WORDS_MODES
 from polyhead.errors import DataError
 
-FORMATS = ("conll", "massive", "jsonl", "csv", "seqio")
+FORMATS = ("conll", "massive", "jsonl", "csv", "seqio", "pairs")
 _BY_SUFFIX = {
     ".conll": "conll",
     ".conllu": "conll",
@@ -76,6 +77,8 @@ def read_examples(
         examples = read_massive(path)
     elif fmt == "jsonl":
         examples = read_jsonl(path, text_field, label_field, strict_bio, tag_scheme, words_mode)
+    elif fmt == "pairs":  # scored text pairs (STS): only by name, never detected
+        examples = read_pair_examples(path)
     else:
         examples = read_csv(path, text_field, label_field)
     return _only_split(path, examples, split)

@@ -27,9 +27,11 @@ from polyhead.data.align import IGNORE_INDEX, encode_words
 from polyhead.data.arrow import ArrowSplit
 from polyhead.data.arrow_rows import encode_split
 from polyhead.data.context import encode_in_context
+from polyhead.data.kind_labels import VECTOR_KINDS, label_names, label_row, labelled
 from polyhead.data.labels import LabelSet
+from polyhead.data.pair_examples import encode_pairs, is_paired
 from polyhead.data.sources import SourceData
-from polyhead.data.windows import owned_positions, window_numbers
+from polyhead.data.windows import owned_labels, window_numbers
 from polyhead.errors import ConfigError
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -42,6 +44,9 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
         train = src.splits["train"]
         for task in src.tasks:
             kind = kinds[task]
+            if kind in VECTOR_KINDS:  # label lists / targets: from Examples (Arrow ones too)
+                out[task] = LabelSet(_vector_names(task, kind, src))
+                continue
             if isinstance(train, ArrowSplit):  # Arrow compute, no Example per row
                 if train.lacks("label" if kind == "sentence" else "tags"):
                     what = "labels" if kind == "sentence" else "tags"
@@ -60,6 +65,25 @@ def build_label_sets(kinds: dict[str, str], sources: list[SourceData]) -> dict[s
                 LabelSet.for_sentences(train) if kind == "sentence" else LabelSet.for_tags(train)
             )
     return out
+
+
+def _vector_names(task: str, kind: str, src: SourceData) -> list[str]:
+    sep, field = _separator(src), src.config.label_field if src.config else "label"
+    train = src.splits["train"]
+    missing = next((ex for ex in train if not labelled(kind, ex, sep)), None)
+    if missing is not None:
+        where = f" ({missing.source})" if missing.source else ""
+        raise ConfigError(
+            f"tasks.{task}", f"{kind} task but a training example has no label{where}"
+        )
+    names = label_names(kind, train, sep, field)
+    if not names:
+        raise ConfigError(f"tasks.{task}", "multilabel task but no training example has a label")
+    return names
+
+
+def _separator(src: SourceData) -> str | None:
+    return src.config.label_separator if src.config is not None else None
 
 
 @dataclass
@@ -91,23 +115,33 @@ def encode_source(
     "document": neighbouring sentences of the document fill a token task's window
     (polyhead.data.context)."""
     examples = src.splits[split]
-    # Stays in Arrow (data.arrow_rows) unless rows must become windows or carry document
-    # context: those are built from Examples, read one at a time from the Arrow split.
-    windowed = stride > 0 and any(kinds[t] == "token" for t in src.tasks)
+    # Stays in Arrow (data.arrow_rows, windows included) unless rows carry document context
+    # (a sentence's neighbours), pair two texts or carry multilabel / regression labels:
+    # those are built from Examples, read one at a time from the Arrow split.
+    vector = any(kinds[t] in VECTOR_KINDS for t in src.tasks)
     if (
         isinstance(examples, ArrowSplit)
         and len(examples)
-        and not windowed
+        and not (vector or is_paired(examples))
         and context == "sentence"
     ):
-        rows, (n, n_cut, n_lost) = encode_split(
-            tokenizer, examples, src.index, src.tasks, kinds, labels, max_length
+        windowed = stride > 0 and any(kinds[t] == "token" for t in src.tasks)
+        rows, counts = encode_split(
+            tokenizer,
+            examples,
+            src.index,
+            src.tasks,
+            kinds,
+            labels,
+            max_length,
+            stride=stride if windowed else 0,
         )
         if stats is not None:
-            stats.n_examples += n
-            stats.n_truncated_examples += n_cut
-            stats.n_truncated_words += n_lost
-            stats.n_rows += n
+            stats.n_examples += counts.examples
+            stats.n_truncated_examples += counts.truncated_examples
+            stats.n_truncated_words += counts.truncated_words
+            stats.n_windowed_examples += counts.windowed_examples
+            stats.n_rows += counts.rows
         return rows
     token_tasks = [t for t in src.tasks if kinds[t] == "token"]
     tag_ids = None
@@ -115,13 +149,17 @@ def encode_source(
         ls = labels[token_tasks[0]]
         tag_ids = [[ls.id(t) if t in ls else IGNORE_INDEX for t in ex.tags] for ex in examples]
     stride = stride if token_tasks else 0
-    if context == "document" and token_tasks:
+    if is_paired(examples):  # pair tasks: both texts in one row (polyhead.data.pair_examples)
+        if token_tasks:
+            raise ConfigError(f"tasks.{token_tasks[0]}", "a token task cannot read text pairs")
+        enc = encode_pairs(tokenizer, examples, max_length)
+    elif context == "document" and token_tasks:
         enc = encode_in_context(tokenizer, examples, max_length, tags=tag_ids, stride=stride)
     else:
         words = [ex.tokens for ex in examples]
         enc = encode_words(tokenizer, words, max_length, tags=tag_ids, stride=stride)
     if enc.labels is not None and stride:
-        enc.labels = _owned_labels(enc)
+        enc.labels = owned_labels(enc)
     if stats is not None:
         stats.n_examples += len(examples)
         stats.n_truncated_examples += enc.n_truncated_examples
@@ -149,16 +187,11 @@ def encode_source(
     return rows
 
 
-def _owned_labels(enc) -> list[list[int]]:
-    """Each row's labels kept only at the words it owns (the rest is context)."""
-    owned = owned_positions(enc.word_ids, enc.row_example)
-    return [
-        [label if t in keep else IGNORE_INDEX for t, label in enumerate(row)]
-        for row, keep in zip(enc.labels, owned, strict=True)
-    ]
-
-
 def _row_label(task, kind, src, ex, enc, i, labels):
+    if kind in VECTOR_KINDS:  # a tuple, so collate stacks it (B, L) instead of padding it
+        return label_row(
+            kind, ex if task in src.tasks else None, labels[task].names, _separator(src)
+        )
     if kind == "token":
         if task in src.tasks and enc.labels is not None:
             return enc.labels[i]

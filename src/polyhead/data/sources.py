@@ -53,13 +53,16 @@ class DataSource(BaseModel):
     train: str | None = None
     dev: str | None = None
     test: str | None = None
-    format: Literal["conll", "massive", "jsonl", "csv", "seqio"] | None = None
+    format: Literal["conll", "massive", "jsonl", "csv", "seqio", "pairs"] | None = None
     train_split: str = "train"
     dev_split: str = "dev"
     test_split: str = "test"
     tag_column: int = -1
     text_field: str = "text"
     label_field: str = "label"
+    label_separator: str | None = Field(
+        None, min_length=1, description="multilabel / vector targets in one text cell: 'a|b'"
+    )
     strict_bio: bool = False
     tag_scheme: Literal[TAG_SCHEMES] = Field(
         "auto", description="how token tags are written; auto detects it per file (logged)"
@@ -159,6 +162,7 @@ SHARED_SETTINGS = (
     "strict_bio",
     "windows",
     "stride",
+    "label_separator",
     "columns",
     "train_split",
     "dev_split",
@@ -206,14 +210,27 @@ def write_jsonl(src: DataSource, folder) -> dict:
             for split, examples in table.splits.items():
                 for ex in examples:
                     record = {"text": ex.text, "tokens": ex.tokens, "split": split}
-                    record.update(
-                        {k: v for k, v in (("label", ex.label), ("tags", ex.tags)) if v is not None}
-                    )
+                    pairs = (("label", _label_value(ex)), ("tags", ex.tags))
+                    record.update({k: v for k, v in pairs if v is not None})
+                    if ex.text_pair is not None:
+                        record["text_pair"] = ex.text_pair
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
         tmp.replace(path)
     limits = ("dev_fraction", "max_train_examples", "max_eval_examples", "strict_bio")
-    kept = (*limits, "windows", "stride")  # the tags are BIO already: no tag_scheme
+    kept = (*limits, "windows", "stride", "label_separator")  # tags are BIO: no tag_scheme
     return {**src.model_dump(include=set(kept)), "path": str(path), "format": "jsonl"}
+
+
+def _label_value(ex: Example):
+    """The JSON label that reads back as `ex`'s (polyhead.data.kind_labels.record_label):
+    a list of names, a list of numbers, a number (its label text kept: 3 stays "3") or text."""
+    if ex.labels is not None:
+        return ex.labels
+    if ex.target is None:
+        return ex.label
+    if ex.label is None or len(ex.target) != 1:
+        return ex.target
+    return int(ex.label) if ex.label.lstrip("-").isdigit() else ex.target[0]
 
 
 def load_hf(name: str, config: str | None = None, revision: str | None = None):

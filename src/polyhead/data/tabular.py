@@ -27,6 +27,7 @@ def read_csv(path: Path, text_field: str = "text", label_field: str = "label") -
     label_col = None
     if len(header) > 1 or label_field != "label":
         label_col = _column(path, header, label_field, LABEL_COLUMNS, "label")
+    pair_col = header.index("text_pair") if "text_pair" in header else None
     examples = []
     while True:
         start = reader.line_num + 1
@@ -40,7 +41,10 @@ def read_csv(path: Path, text_field: str = "text", label_field: str = "label") -
                 path, start, f"{len(row)} fields; expected {len(header)} like the header {header}"
             )
         label = row[label_col] if label_col is not None else None
-        examples.append(Example.from_text(row[text_col], label=label, source=f"{path}:{start}"))
+        ex = Example.from_text(row[text_col], label=label, source=f"{path}:{start}")
+        if pair_col is not None:  # pair tasks: the second text, encoded with the first
+            ex.text_pair = row[pair_col]
+        examples.append(ex)
     return examples
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from polyhead.data.align import first_subwords
+from polyhead.data.align import IGNORE_INDEX, first_subwords
 
 
 def word_margins(word_ids_row: Sequence[int | None]) -> list[tuple[int, int, int]]:
@@ -61,3 +61,13 @@ def merge_owned(windows: dict[int, Sequence[tuple[int, int, object]]], n_words: 
             if w < n_words and margin > margins[w]:
                 margins[w], out[w] = margin, pred
     return out
+
+
+def owned_labels(enc) -> list[list[int]]:
+    """Each row's labels of an `EncodedWords` kept only at the words it owns (the rest is
+    context, IGNORE_INDEX)."""
+    owned = owned_positions(enc.word_ids, enc.row_example)
+    return [
+        [label if t in keep else IGNORE_INDEX for t, label in enumerate(row)]
+        for row, keep in zip(enc.labels, owned, strict=True)
+    ]

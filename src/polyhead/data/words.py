@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import string
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 
 from seqeval.metrics.sequence_labeling import get_entities
@@ -85,8 +86,19 @@ def has_unspaced_script(word: str) -> bool:
     return sum(e - s for _, (s, e) in removed) < len(word)
 
 
-def detect_words_mode(train_word_lists: Iterable[Sequence[str]]) -> str:
+def word_counts(train_word_lists: Iterable[Sequence[str]]) -> Counter[str]:
+    """How often each distinct word occurs (what the two functions below decide from)."""
+    return Counter(w for words in train_word_lists for w in words)
+
+
+def _counts(words: Mapping[str, int] | Iterable[Sequence[str]]) -> Mapping[str, int]:
+    return words if isinstance(words, Mapping) else word_counts(words)
+
+
+def detect_words_mode(words: Mapping[str, int] | Iterable[Sequence[str]]) -> str:
     """The mode that splits raw text the way the training words were split (for `auto`).
+    `words`: the training word lists, or their `word_counts` (an Arrow dataset's come from
+    `pyarrow.compute.value_counts`, so a million sentences cost one pass over distinct words).
 
     - `punct` when the training words split punctuation off: punctuation-only words
       outnumber words that end in attached punctuation ("," and "." alone rather than
@@ -98,25 +110,22 @@ def detect_words_mode(train_word_lists: Iterable[Sequence[str]]) -> str:
     """
     alone = attached = 0
     unspaced = False
-    for words in train_word_lists:
-        for word in words:
-            if is_punctuation_word(word):
-                alone += 1
-            elif word and is_punctuation(word[-1]):
-                attached += 1
-            unspaced = unspaced or has_unspaced_script(word)
+    for word, n in _counts(words).items():
+        if is_punctuation_word(word):
+            alone += n
+        elif word and is_punctuation(word[-1]):
+            attached += n
+        unspaced = unspaced or has_unspaced_script(word)
     punct = alone > attached
     if punct and unspaced:
         return "punct+unspaced"
     return "punct" if punct else "unspaced" if unspaced else "whitespace"
 
 
-def split_off_punctuation(train_word_lists: Iterable[Sequence[str]]) -> frozenset[str]:
+def split_off_punctuation(words: Mapping[str, int] | Iterable[Sequence[str]]) -> frozenset[str]:
     """The punctuation characters the training data splits off its words: those of its
-    punctuation-only words ("," "..." -> {",", "."})."""
-    return frozenset(
-        c for words in train_word_lists for w in words if is_punctuation_word(w) for c in w
-    )
+    punctuation-only words ("," "..." -> {",", "."}). `words` as for `detect_words_mode`."""
+    return frozenset(c for w in _counts(words) if is_punctuation_word(w) for c in w)
 
 
 def trim_entity_punctuation(

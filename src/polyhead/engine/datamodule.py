@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from functools import partial
 
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader
 
 from polyhead.config import RunConfig
+from polyhead.data.arrow import ArrowSplit
 from polyhead.data.labels import LabelSet
 from polyhead.data.pair_rows import ChainRows, RowLengths, collate_any
 from polyhead.data.rows import (
@@ -26,6 +28,7 @@ from polyhead.data.rows import (
 )
 from polyhead.data.sampling import LengthBucketSampler, TaskBatchSampler
 from polyhead.data.sources import group_sources, load_splits
+from polyhead.data.words import word_counts
 from polyhead.engine.faults import ReplaySampler, loop_position
 from polyhead.engine.pair_data import build_pair_sources
 from polyhead.errors import ConfigError
@@ -96,11 +99,19 @@ class MultiTaskDataModule(pl.LightningDataModule):
                 stats.n_rows,
             )
 
-    def train_words(self) -> list[list[str]]:
-        """The training words `model.words: auto` and the trimmed punctuation are decided
-        from: those of the token-task sources (entities are where words matter), else all."""
+    def train_words(self) -> Counter[str]:
+        """Each distinct training word's count, what `model.words: auto` and the trimmed
+        punctuation are decided from: the token-task sources' words (entities are where words
+        matter), else all. An Arrow split counts in Arrow (no Python object per row)."""
         token = [s for s in self.sources if any(self.kinds[t] == "token" for t in s.tasks)]
-        return [ex.tokens for s in token or self.sources for ex in s.splits["train"]]
+        counts: Counter[str] = Counter()
+        for s in token or self.sources:
+            train = s.splits["train"]
+            if isinstance(train, ArrowSplit):
+                counts.update(train.word_counts())
+            else:
+                counts.update(word_counts(ex.tokens for ex in train))
+        return counts
 
     @property
     def pad_id(self) -> int:

@@ -21,8 +21,10 @@ from polyhead.data.sources import WINDOW_STRIDE, SourceData
 from polyhead.data.windows import merge_owned, word_margins
 from polyhead.embedding_metrics import label_retrieval
 from polyhead.engine.embedding_eval import PairCollector
+from polyhead.engine.kinds_eval import task_metrics
 from polyhead.errors import PolyheadError
 from polyhead.model.crf import compact
+from polyhead.model.kinds import VECTOR_KINDS, output_heads
 from polyhead.model.multitask import MultiTaskModel
 
 # Label retrieval is O(N^2): on bigger eval sets it scores a fixed seeded sample of sentences.
@@ -44,9 +46,16 @@ class PredictionCollector:
     from the window that owns it, polyhead.data.windows; sentence probabilities averaged),
     as `Predictor` does for raw text."""
 
-    def __init__(self, sources, kinds: dict[str, str], label_sets: dict, split: str, crfs=None):
+    def __init__(
+        self, sources, kinds: dict[str, str], label_sets: dict, split: str, crfs=None, heads=None
+    ):
         self.sources, self.kinds, self.label_sets, self.split = sources, kinds, label_sets, split
         self.crfs = crfs or {}  # task -> CRF: token tasks decoded by constrained Viterbi
+        # task -> multilabel / regression head: outputs through its transform, its thresholds
+        self.heads = heads or {}
+        # Set by training's validation: multilabel thresholds chosen on this split, kept here
+        # for the module to store in the heads.
+        self.thresholds: dict[str, list[float]] | None = None
         self.preds: dict[int, dict[str, dict[tuple[int, int], object]]] = {
             s.index: {t: {} for t in s.tasks} for s in sources
         }
@@ -74,7 +83,9 @@ class PredictionCollector:
                 if w == 0:
                     self.embeddings[source][i] = row
         for task in self.preds[source]:
-            if self.kinds[task] == "sentence":
+            if task in self.heads:  # multilabel probabilities (B, L), regression values (B, D)
+                rows = [r.clone() for r in self.heads[task].outputs(logits[task]).cpu()]
+            elif self.kinds[task] == "sentence":
                 probs = torch.softmax(logits[task].float(), -1).cpu()  # (B, L)
                 rows = [p.clone() for p in probs]  # own storage: a DDP gather pickles each
             elif task in self.crfs:
@@ -139,6 +150,11 @@ class PredictionCollector:
                 names.name(int(torch.stack(list(by_example[i].values())).mean(0).argmax()))
                 for i in range(len(examples))
             ]
+        if self.kinds[task] in VECTOR_KINDS:  # a long example's windows averaged, as sentences
+            return [
+                torch.stack(list(by_example[i].values())).mean(0).tolist()
+                for i in range(len(examples))
+            ]
         out = []
         for i, ex in enumerate(examples):
             ids = merge_owned(by_example[i], len(ex.tokens), fill=None)
@@ -192,7 +208,20 @@ class PredictionCollector:
         out, preds = {}, {}
         for task in src.tasks:
             preds[task] = self.predictions(src, task)
-            if self.kinds[task] == "sentence":
+            if self.kinds[task] in VECTOR_KINDS:
+                sep = src.config.label_separator if src.config is not None else None
+                names, head = self.label_sets[task].names, self.heads.get(task)
+                out[task] = task_metrics(
+                    self.kinds[task],
+                    task,
+                    examples,
+                    preds[task],
+                    names,
+                    sep,
+                    head,
+                    self.thresholds,
+                )
+            elif self.kinds[task] == "sentence":
                 gold = [ex.label for ex in examples]
                 out[task] = M.sentence_metrics(
                     gold, preds[task], known=set(self.label_sets[task].names)
@@ -238,7 +267,9 @@ def score(
     accuracy, label retrieval and the combined score). Final metrics, `evaluate`, the drift
     guard and the run reports all score through here; validation feeds the same collector
     batch by batch. `pairs`: a filled PairCollector of the embedding tasks (or None)."""
-    collector = PredictionCollector(sources, kinds, label_sets, split, model.crf_heads())
+    collector = PredictionCollector(
+        sources, kinds, label_sets, split, model.crf_heads(), output_heads(model)
+    )
     collector.collect(model, batches)
     if pairs is None:
         return collector.metrics(weights)
@@ -255,8 +286,13 @@ def evaluate_examples(
     examples = list(examples)  # once: an Arrow split builds new Examples on every pass
     if not examples:
         raise PolyheadError(f"{where}: no examples to evaluate")
-    kinds = {t.name: t.kind for t in model.spec.tasks}
-    rows_of = {t: [ex for ex in examples if _labels(ex, k) is not None] for t, k in kinds.items()}
+    kinds = {t.name: t.head_kind for t in model.spec.tasks}
+    # a pair task reads the examples with a second text, every other task those without
+    paired = {t.name: t.kind == "pair" for t in model.spec.tasks}
+    rows_of = {
+        t: [ex for ex in examples if _labels(ex, k) is not None and _paired(ex) == paired[t]]
+        for t, k in kinds.items()
+    }
     labelled = [t for t in kinds if rows_of[t]]
     if not labelled:
         raise PolyheadError(f"{where}: the data labels none of the model's tasks {sorted(kinds)}")
@@ -288,7 +324,14 @@ def evaluate_examples(
     return {**{t: {"n": 0} for t in kinds if t not in scored}, **metrics}
 
 
+def _paired(example) -> bool:
+    return example.text_pair is not None
+
+
 def _labels(example, kind: str):
+    if kind in VECTOR_KINDS:  # an empty label list is a label: none of them
+        own = example.labels if kind == "multilabel" else example.target
+        return own if own is not None else example.label
     return example.label if kind == "sentence" else example.tags
 
 

@@ -16,6 +16,7 @@ from polyhead.engine.resume import fresh_schedules
 from polyhead.errors import PolyheadError
 from polyhead.features.keys import tensors_fingerprint
 from polyhead.model.embedding_task import is_pair_batch, pair_loss, side_embeddings
+from polyhead.model.kinds import output_heads, set_thresholds
 from polyhead.model.multitask import MultiTaskOutput
 from polyhead.plan import param_groups, scheduler
 
@@ -211,8 +212,15 @@ class PolyheadModule(pl.LightningModule):
     # ---- validation / test -----------------------------------------------------------------
     def _start(self, split: str) -> None:
         self._collector = PredictionCollector(
-            self.sources, self.kinds, self.label_sets, split, self.model.crf_heads()
+            self.sources,
+            self.kinds,
+            self.label_sets,
+            split,
+            self.model.crf_heads(),
+            output_heads(self.model),
         )
+        if split == "dev":  # multilabel thresholds are chosen on dev, each validation
+            self._collector.thresholds = {}
         self._pairs = PairCollector(self.pair_sources.values(), split)
 
     def _metrics(self) -> dict:
@@ -246,6 +254,7 @@ class PolyheadModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         metrics = self._metrics()
+        set_thresholds(self.model, self._collector.thresholds or {})  # saved with the heads
         self.last_metrics = metrics
         # For this epoch's history line; here, not at epoch start: Lightning skips
         # on_train_epoch_start when it resumes mid-epoch.

@@ -20,6 +20,7 @@ from polyhead.config import validate_config
 from polyhead.data.labels import LabelSet
 from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.evaluation import PredictionCollector
+from polyhead.model.kinds import output_heads
 from polyhead.model.multitask import MultiTaskModel
 from polyhead.report.runs import (
     drift_markdown,
@@ -34,7 +35,7 @@ from polyhead.report.runs import (
 def analyse(model, data, split: str = "dev", top: int = 30) -> dict:
     """Predict `split` of a data module with `model`; count sentence-label confusions."""
     collector = PredictionCollector(
-        data.sources, data.kinds, data.label_sets, split, model.crf_heads()
+        data.sources, data.kinds, data.label_sets, split, model.crf_heads(), output_heads(model)
     )
     batches = (b for loader in data.eval_dataloaders(split) for b in loader)
     collector.collect(model, batches)

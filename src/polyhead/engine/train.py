@@ -25,6 +25,7 @@ from polyhead.engine.evaluation import final_metrics
 from polyhead.engine.faults import InterruptCallback, Interrupted, is_main_process
 from polyhead.engine.frozen import train_frozen
 from polyhead.engine.guard import build_guards, guard_metrics
+from polyhead.engine.kinds_eval import check_kinds, check_pairing, standardise_targets
 from polyhead.engine.module import PolyheadModule
 from polyhead.engine.resume import (
     ResumePoint,
@@ -62,11 +63,14 @@ def prepare(cfg: RunConfig):
     """Data, model and plan: everything `polyhead plan` shows and `train` runs. The trainer
     settings and the data are checked before the model's weights load."""
     check_trainer_settings(cfg)
+    check_kinds(cfg)
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     tokenizer = load_tokenizer_for(cfg.model.backbone, cfg.model.trust_remote_code)
     data = MultiTaskDataModule(cfg, tokenizer)
+    check_pairing(cfg, data.sources)
     labels = {task: ls.names for task, ls in data.label_sets.items()}
     model = MultiTaskModel(cfg.to_spec(labels, _class_weights(cfg, data), data.train_words()))
+    standardise_targets(model, data)  # regression heads; before a continued run's heads load
     if is_artifact(cfg.model.backbone):  # continue from a trained model: backbone and heads
         model.continue_from(cfg.model.backbone)
     reinit_top_layers(model.backbone, cfg.model.reinit_top)

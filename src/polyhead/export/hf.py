@@ -52,11 +52,12 @@ def heads_description(model) -> dict:
                 "name": t.name,
                 "kind": t.kind,
                 "labels": t.labels,
-                # sentence heads read the pooled vector before normalisation
-                "input": "pooled" if t.kind == "sentence" else "token_embeddings",
+                # per-text heads read the pooled vector before normalisation
+                "input": "token_embeddings" if t.head_kind == "token" else "pooled",
                 "layers": _layers(t.name, head),
                 # a CRF head decodes with Viterbi over its `<task>.crf.*` transitions
                 "crf": getattr(head, "crf", None) is not None,
+                **_output(t, head),
             }
         )
     return {
@@ -70,6 +71,16 @@ def heads_description(model) -> dict:
         "embedding_dim": model.hidden_size,
         "tasks": tasks,
     }
+
+
+def _output(t, head: nn.Module) -> dict:
+    """How the other kinds' logits become predictions (their tensors are in the heads file)."""
+    out = {"head": t.head_kind, "texts": 2} if t.kind == "pair" else {}
+    if getattr(head, "kind", "") == "multilabel":  # a label is on at sigmoid >= its threshold
+        out |= {"output": "sigmoid", "thresholds": f"{t.name}.thresholds"}
+    if getattr(head, "kind", "") == "regression":  # logits * std + mean
+        out |= {"output": "standardised", "mean": f"{t.name}.mean", "std": f"{t.name}.std"}
+    return out
 
 
 def _layers(task: str, head: nn.Module) -> list[dict]:

@@ -2,9 +2,11 @@
 
     model.onnx             inputs input_ids, attention_mask (+ token_type_ids when the backbone
                            reads them), all (batch, sequence); outputs `embedding` (batch, H)
-                           and `logits.<task>`: (batch, L) sentence, (batch, sequence, L) token
+                           and `logits.<task>`: (batch, L) per text (sentence, multilabel,
+                           regression, pair), (batch, sequence, L) token
     tokenizer/             the fast tokenizer, so the folder is self-contained
-    heads.safetensors      the heads again, for decoding-side parts (a CRF's transitions)
+    heads.safetensors      the heads again, for decoding-side parts (a CRF's transitions,
+                           multilabel thresholds, regression target mean and std)
     polyhead_onnx.json     spec, input/output names, opset, parity result, versions
 
 torch's TorchScript-based exporter (`dynamo=False`) is used: the torch.export-based default
@@ -75,7 +77,8 @@ def export_onnx(model, out: Path, opset: int = OPSET, tolerance: float = 1e-3) -
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
     axes["embedding"] = {0: "batch"}
     for task, name in zip(tasks, outputs[1:], strict=True):
-        axes[name] = {0: "batch"} if model.spec.task(task).kind == "sentence" else axes["input_ids"]
+        per_text = model.spec.task(task).head_kind != "token"
+        axes[name] = {0: "batch"} if per_text else axes["input_ids"]
     with warnings.catch_warnings(), torch.no_grad():
         # Deprecation and tracer warnings about branches the parity check below covers.
         warnings.simplefilter("ignore")

@@ -17,7 +17,8 @@ from torch import nn
 from polyhead.errors import PolyheadError
 from polyhead.export.onnx import META_FILE, ONNX_FILE, make_session
 from polyhead.model.backbone import SHORT_NAMES, load_tokenizer
-from polyhead.model.heads import HeadsPart, build_head, load_heads
+from polyhead.model.heads import HeadsPart, load_heads
+from polyhead.model.kinds import build_task_head
 from polyhead.model.loading import load_any
 from polyhead.model.spec import ModelSpec
 from polyhead.predict import Predictor
@@ -33,7 +34,8 @@ class OnnxModel:
         self.session = make_session(folder / ONNX_FILE, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        # Torch copies of the heads; only their decoding parts (a CRF) are ever used.
+        # Torch copies of the heads; only their decoding parts are used (a CRF, multilabel
+        # thresholds, regression standardisation).
         self.heads = _load_heads(folder, self.spec, self.hidden_size)
 
     def eval(self) -> OnnxModel:
@@ -58,7 +60,7 @@ def read_onnx_meta(folder: Path) -> dict:
 
 
 def _load_heads(folder: Path, spec: ModelSpec, hidden: int) -> nn.ModuleDict:
-    heads = nn.ModuleDict({t.name: build_head(t, hidden) for t in spec.tasks})
+    heads = nn.ModuleDict({t.name: build_task_head(t, hidden) for t in spec.tasks})
     load_heads(heads, folder / HeadsPart.FILE)
     return heads.eval()
 

@@ -105,6 +105,11 @@ def export_transformers(
 # ---- what each head becomes ----------------------------------------------------------------
 def plan_head(model, name: str, emissions_only: bool) -> HeadExport:
     task = model.spec.task(name)
+    if task.kind not in ("sentence", "token"):  # no sigmoid cut / standardisation there yet
+        raise PolyheadError(
+            f"task {name!r} is {task.kind}: --format transformers writes sentence and token "
+            "heads only; export this model with --format onnx or hf"
+        )
     if not _FOLDER_NAME.fullmatch(name):
         raise PolyheadError(f"task {name!r}: not usable as a folder name (letters, digits, _.-)")
     head = HeadExport(name, task.kind, list(task.labels), head_linears(model, name))

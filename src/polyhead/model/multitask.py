@@ -22,7 +22,8 @@ from polyhead.model.backbone import (
     position_limit,
 )
 from polyhead.model.crf import compact
-from polyhead.model.heads import HeadsPart, build_head, load_heads
+from polyhead.model.heads import HeadsPart, load_heads
+from polyhead.model.kinds import build_task_head
 from polyhead.model.parts import load_parts
 from polyhead.model.pooling import Pooling
 from polyhead.model.spec import ModelSpec
@@ -78,7 +79,7 @@ class MultiTaskModel(nn.Module):
         _check_layers(spec.layers.last_n, backbone.config)
         hidden = spec.layers.width(hidden)  # the feature size heads and embeddings see
         self.hidden_size = hidden
-        self.heads = nn.ModuleDict({t.name: build_head(t, hidden) for t in spec.tasks})
+        self.heads = nn.ModuleDict({t.name: build_task_head(t, hidden) for t in spec.tasks})
         # Set by the frozen-feature path: task -> callable(features) -> logits (not nn params).
         self.external_heads: dict[str, nn.Module] = {}
 
@@ -141,6 +142,12 @@ class MultiTaskModel(nn.Module):
         losses = {}
         for name, lg in logits.items():
             labels = batch.get(f"labels.{name}")
+            own_loss = getattr(self.heads[name], "loss", None) if name in self.heads else None
+            if labels is not None and own_loss is not None:  # multilabel / regression heads
+                loss = own_loss(lg, labels)  # None where no row labels the task
+                if loss is not None:
+                    losses[name] = loss
+                continue
             if labels is None or not (labels != IGNORE_INDEX).any():
                 continue
             losses[name] = self._task_loss(name, lg, labels)

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from polyhead.data.words import MODES as WORDS_MODES
 
-TaskKind = Literal["sentence", "token"]
+TaskKind = Literal["sentence", "token", "multilabel", "regression", "pair"]
+# What a `pair` task's head predicts: two texts in, one of these sentence-level outputs.
+PairHead = Literal["sentence", "multilabel", "regression"]
 PoolingMode = Literal["mean", "cls", "max"]
 
 
@@ -29,14 +31,23 @@ class TaskSettings(BaseModel):
     loss_weight: float = Field(1.0, ge=0.0)
     crf: bool = Field(False, description="token: CRF layer, Viterbi decoding of valid BIO")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0, description="sentence heads")
+    head: PairHead | None = Field(None, description="pair: the head on the pair (sentence)")
+    regression_loss: Literal["mse", "huber"] = Field("mse", description="regression heads")
 
     @model_validator(mode="after")
     def _levers(self):
         if self.crf and self.kind != "token":
             raise ValueError("crf applies to token tasks only")
-        if self.label_smoothing and self.kind != "sentence":
+        if self.label_smoothing and self.head_kind != "sentence":
             raise ValueError("label_smoothing applies to sentence tasks only")
+        if self.head is not None and self.kind != "pair":
+            raise ValueError("head applies to pair tasks only (the head on the two texts)")
         return self
+
+    @property
+    def head_kind(self) -> str:
+        """What the head predicts: the kind itself, or for `pair` its `head` (sentence)."""
+        return (self.head or "sentence") if self.kind == "pair" else self.kind
 
 
 class TaskSpec(TaskSettings):

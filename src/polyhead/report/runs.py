@@ -15,6 +15,8 @@ from polyhead.report import plots
 TASK_METRICS = {
     "sentence": ("accuracy", "macro_f1"),
     "token": ("f1", "precision", "recall"),
+    "multilabel": ("micro_f1", "macro_f1", "subset_accuracy"),
+    "regression": ("spearman", "pearson", "mae"),
     "embedding": ("spearman", "pearson"),
     "pairs": ("mrr@10", "recall@1", "recall@10"),
 }
@@ -76,6 +78,10 @@ def task_kinds(records: list[RunRecord]) -> dict[str, str]:
 def _kind(m: dict) -> str:
     if "per_type" in m or "n_tokens" in m:
         return "token"
+    if "micro_f1" in m:
+        return "multilabel"
+    if "mae" in m:  # regression heads; an embedding task reports correlations only
+        return "regression"
     if "spearman" in m:
         return "embedding"
     return "pairs" if "mrr@10" in m else "sentence"

@@ -1,4 +1,5 @@
-"""The FastAPI app: /predict, /embed, /health, /metadata (+ the OpenAPI schema FastAPI serves).
+"""The FastAPI app: /predict, /predict_pairs, /embed, /health, /metadata (+ the OpenAPI
+schema FastAPI serves).
 
 The model is loaded once, before the app is built, from the path given on the command line;
 no request can make the server open a path. Every answer is JSON, errors included: bad input
@@ -28,6 +29,7 @@ from polyhead.model.backbone import portable_name
 from polyhead.predict import Prepared, embedding_values
 from polyhead.serve.batcher import MicroBatcher
 from polyhead.serve.body import BodyLimit, parse_json_body
+from polyhead.serve.pairs import PairsRequest, add_pair_route
 from polyhead.serve.settings import ServeSettings
 from polyhead.serve.tokens import TokenCounter
 from polyhead.version import __version__
@@ -126,6 +128,7 @@ def create_app(predictor, settings: ServeSettings, metadata: dict) -> FastAPI:
         outputs = await batcher.submit(firsts, [w.tokens for w in firsts])
         return _json(await side.embeddings(outputs, metadata["embedding_dim"]))
 
+    add_pair_route(app, predictor, side.prepare, _json_body(PairsRequest))  # pair tasks
     return app
 
 
@@ -260,7 +263,7 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
         "pooling": spec.pooling,
         "normalize": spec.normalize,
         "max_length": spec.max_length,
-        "tasks": [{"name": t.name, "kind": t.kind, "labels": t.labels} for t in spec.tasks],
+        "tasks": [_task_meta(t) for t in spec.tasks],
         "versions": versions,
         "trained_with": trained,
         "limits": settings.model_dump(
@@ -271,6 +274,11 @@ def describe(predictor, source: str, runtime: str, settings: ServeSettings) -> d
         ),
         "threads": settings.threads,
     }
+
+
+def _task_meta(t) -> dict:
+    meta = {"name": t.name, "kind": t.kind, "labels": t.labels}
+    return meta | {"head": t.head_kind} if t.kind == "pair" else meta
 
 
 def run_server(
