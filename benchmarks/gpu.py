@@ -1,15 +1,22 @@
-"""One GPU (issue 6): training throughput of polyhead `full` vs HF Trainer, and `encode` vs
-sentence-transformers, on a base-size BERT architecture with random weights (speed only).
+"""One GPU (issues 6, 17): training throughput of polyhead `full` vs HF Trainer and vs a plain
+compiled PyTorch loop, and `encode` vs sentence-transformers, on a base-size BERT architecture
+with random weights (speed only).
 
     bash benchmarks/gpu.sh                       # on the device; see gpu.sh for set-up
     python benchmarks/gpu.py --smoke             # CPU, tiny sizes: checks the script runs
 
-Training: batch 64, bf16 (`bf16-mixed` in polyhead, `bf16=True` in the Trainer), gradient
-clipping 1.0 and AdamW on both sides, utterance-length inputs (the demo sentences the package
-ships, repeated), dynamic padding. samples/s = batch × steady steps / their time, steps after
-`--warmup` only, timed between CUDA-synchronised step boundaries. polyhead runs twice:
-intent only (the same work as the Trainer's sequence classifier) and intent + slots (one
-backbone pass, two heads: what users run).
+Training: batches of 64 and 256 (`--batch-sizes`), bf16 (`bf16-mixed` in polyhead, `bf16=True`
+in the Trainer, autocast in the loop), gradient clipping 1.0 and AdamW everywhere,
+utterance-length inputs (the demo sentences the package ships, repeated). samples/s = batch x
+steady steps / their time, steps after `--warmup` only, timed between CUDA-synchronised step
+boundaries. Systems:
+- `hf_trainer`: AutoModelForSequenceClassification + Trainer, dynamic padding (batch 64 only).
+- `compiled_loop`: the issue-17 reference rebuilt here: the same classifier under
+  `torch.compile`, inputs padded to a fixed 32 tokens, fused AdamW, no framework.
+- `polyhead_intent` (the Trainer's work) and `polyhead_intent_slots` (one backbone pass, two
+  heads: what users run), with polyhead's defaults: length-bucketed batches, padding to a
+  multiple of 8 / the compiled widths, `trainer.compile: auto` (on, on CUDA).
+Targets (issue 17): polyhead >= 2x HF Trainer at batch 64 and >= the compiled loop at 256.
 
 Encode: the same random BERT-base folder through `load_any(...).encode` and
 `SentenceTransformer(...).encode` (mean pooling on both), batch 64, one warm-up, median of 3.
@@ -26,6 +33,7 @@ import sys
 import tempfile
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,13 +41,16 @@ from common import RESULTS_DIR, machine, versions  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "src" / "polyhead" / "demo_data"
+ENCODE_BATCH = 64
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=200, help="timed training steps per system")
     p.add_argument("--warmup", type=int, default=30, help="untimed steps before them")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    p.add_argument("--compile", default="auto", help="polyhead trainer.compile: auto|true|false")
+    p.add_argument("--loop-length", type=int, default=32, help="the compiled loop's fixed padding")
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--encode-texts", type=int, default=50_000)
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the MiniLM's)")
@@ -95,13 +106,13 @@ def training_examples(n: int) -> list[dict]:
     return [rows[i % len(rows)] for i in range(n)]
 
 
-def polyhead_throughput(backbone: Path, work: Path, args, tasks: list[str]) -> float:
+def polyhead_throughput(backbone: Path, work: Path, args, tasks: list[str], batch: int) -> float:
     import lightning.pytorch as pl
 
     from polyhead.config import validate_config
     from polyhead.engine.train import train
 
-    n = args.batch_size * (args.warmup + args.steps)
+    n = batch * (args.warmup + args.steps)
     data = work / "data"
     data.mkdir(exist_ok=True)
     (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in training_examples(n)))
@@ -115,8 +126,9 @@ def polyhead_throughput(backbone: Path, work: Path, args, tasks: list[str]) -> f
             "plan": {"strategy": "full"},
             "trainer": {
                 "epochs": 1,
-                "batch_size": args.batch_size,
+                "batch_size": batch,
                 "precision": "32-true" if args.smoke else "bf16-mixed",
+                "compile": {"true": True, "false": False}.get(args.compile, args.compile),
                 "patience": None,
                 "progress": False,
             },
@@ -131,11 +143,11 @@ def polyhead_throughput(backbone: Path, work: Path, args, tasks: list[str]) -> f
         def on_train_batch_end(self, *a):
             clock.end()
 
-    train(cfg, work / f"run-{'-'.join(tasks)}", extra_callbacks=[Clock()])
-    return clock.samples_per_s(args.batch_size)
+    train(cfg, work / f"run-{'-'.join(tasks)}-{batch}", extra_callbacks=[Clock()])
+    return clock.samples_per_s(batch)
 
 
-def trainer_throughput(backbone: Path, work: Path, args) -> float:
+def trainer_throughput(backbone: Path, work: Path, args, batch: int) -> float:
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -146,11 +158,11 @@ def trainer_throughput(backbone: Path, work: Path, args) -> float:
     )
 
     tok = AutoTokenizer.from_pretrained(str(backbone))
-    rows = training_examples(args.batch_size * (args.warmup + args.steps))
-    labels = sorted({r["label"] for r in rows})
-    enc = tok([" ".join(r["tokens"]) for r in rows], truncation=True, max_length=args.max_length)
+    rows = training_examples(batch * (args.warmup + args.steps))
+    labels = sorted({r["intent"] for r in rows})
+    enc = tok([r["utt"] for r in rows], truncation=True, max_length=args.max_length)
     dataset = [
-        {"input_ids": ids, "attention_mask": am, "labels": labels.index(r["label"])}
+        {"input_ids": ids, "attention_mask": am, "labels": labels.index(r["intent"])}
         for ids, am, r in zip(enc["input_ids"], enc["attention_mask"], rows, strict=True)
     ]
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -167,7 +179,7 @@ def trainer_throughput(backbone: Path, work: Path, args) -> float:
 
     targs = TrainingArguments(
         output_dir=str(work / "hf"),
-        per_device_train_batch_size=args.batch_size,
+        per_device_train_batch_size=batch,
         max_steps=args.warmup + args.steps,
         bf16=not args.smoke,
         use_cpu=args.smoke,
@@ -184,7 +196,41 @@ def trainer_throughput(backbone: Path, work: Path, args) -> float:
         data_collator=DataCollatorWithPadding(tok),
         callbacks=[Clock()],
     ).train()
-    return clock.samples_per_s(args.batch_size)
+    return clock.samples_per_s(batch)
+
+
+def compiled_loop_throughput(backbone: Path, args, batch: int) -> float:
+    """The issue-17 reference: a plain loop, the classifier under torch.compile, every batch
+    padded to `--loop-length` tokens (one static shape), fused AdamW on CUDA, bf16 autocast."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    device = "cpu" if args.smoke else "cuda"
+    tok = AutoTokenizer.from_pretrained(str(backbone))
+    rows = training_examples(batch * (args.warmup + args.steps))
+    labels = sorted({r["intent"] for r in rows})
+    enc = tok([r["utt"] for r in rows], truncation=True, padding="max_length",
+              max_length=args.loop_length, return_tensors="pt")  # fmt: skip
+    y = torch.tensor([labels.index(r["intent"]) for r in rows])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(backbone), num_labels=len(labels)
+    ).to(device)
+    kernel = {"fused": True} if device == "cuda" else {"foreach": True}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **kernel)
+    step_fn = torch.compile(model)
+    clock = StepClock(args.warmup)
+    for i in range(args.warmup + args.steps):
+        sl = slice(i * batch, (i + 1) * batch)
+        inputs = {k: v[sl].to(device, non_blocking=True) for k, v in enc.items()}
+        clock.begin()
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=not args.smoke):
+            loss = step_fn(**inputs, labels=y[sl].to(device)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        clock.end()
+    return clock.samples_per_s(batch)
 
 
 def encode_throughput(backbone: Path, args) -> dict[str, float]:
@@ -194,7 +240,7 @@ def encode_throughput(backbone: Path, args) -> dict[str, float]:
     from polyhead.predict import encode as polyhead_encode
 
     device = "cpu" if args.smoke else "cuda"
-    texts = [" ".join(r["tokens"]) for r in training_examples(args.encode_texts)]
+    texts = [r["utt"] for r in training_examples(args.encode_texts)]
     poly = load_any(str(backbone), device=device)
     systems = {
         "polyhead": lambda texts, **kw: polyhead_encode(poly, texts, **kw),
@@ -202,15 +248,27 @@ def encode_throughput(backbone: Path, args) -> dict[str, float]:
     }
     out = {}
     for name, encode in systems.items():
-        encode(texts[: args.batch_size * 4], batch_size=args.batch_size)  # warm-up
+        encode(texts[: ENCODE_BATCH * 4], batch_size=ENCODE_BATCH)  # warm-up
         rounds = []
         for _ in range(3):
             sync()
             start = time.perf_counter()
-            encode(texts, batch_size=args.batch_size)
+            encode(texts, batch_size=ENCODE_BATCH)
             sync()
             rounds.append(time.perf_counter() - start)
         out[name] = len(texts) / statistics.median(rounds)
+    return out
+
+
+def ratios(results: dict[str, dict[int, float]]) -> dict[str, float]:
+    """polyhead against the Trainer (smallest batch) and the compiled loop (every batch)."""
+    out = {}
+    for name in ("polyhead_intent", "polyhead_intent_slots"):
+        for batch, value in results.get(name, {}).items():
+            if batch in results.get("hf_trainer", {}):
+                out[f"{name}_vs_hf_trainer@{batch}"] = value / results["hf_trainer"][batch]
+            if batch in results.get("compiled_loop", {}):
+                out[f"{name}_vs_compiled_loop@{batch}"] = value / results["compiled_loop"][batch]
     return out
 
 
@@ -228,19 +286,29 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         backbone = make_backbone(work / "bert-base-random", args)
-        results = {
-            "hf_trainer": trainer_throughput(backbone, work, args),
-            "polyhead_intent": polyhead_throughput(backbone, work, args, ["intent"]),
-            "polyhead_intent_slots": polyhead_throughput(backbone, work, args, ["intent", "slots"]),
-        }
+        results: dict[str, dict[int, float]] = {}
+        for batch in args.batch_sizes:
+            runs = {
+                "compiled_loop": partial(compiled_loop_throughput, backbone, args, batch),
+                "polyhead_intent": partial(
+                    polyhead_throughput, backbone, work, args, ["intent"], batch
+                ),
+                "polyhead_intent_slots": partial(
+                    polyhead_throughput, backbone, work, args, ["intent", "slots"], batch
+                ),
+            }
+            if batch == min(args.batch_sizes):  # the Trainer at the small batch only (time)
+                trainer = partial(trainer_throughput, backbone, work, args, batch)
+                runs = {"hf_trainer": trainer, **runs}
+            for name, run in runs.items():
+                results.setdefault(name, {})[batch] = run()
+                print(f"{name} batch {batch}: {results[name][batch]:.1f} samples/s", flush=True)
         encode = encode_throughput(backbone, args)
     report = {
         "device": device,
         "args": vars(args),
         "train_samples_per_s": results,
-        "train_ratio_vs_hf_trainer": {
-            k: v / results["hf_trainer"] for k, v in results.items() if k != "hf_trainer"
-        },
+        "ratios": ratios(results),
         "encode_sentences_per_s": encode,
         "encode_ratio": encode["polyhead"] / encode["sentence-transformers"],
         "machine": machine(),

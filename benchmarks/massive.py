@@ -16,7 +16,16 @@ data reading and the final test evaluation are outside. `fit excl. val` subtract
 validation time measured inside each fit (polyhead: Lightning's validation loop plus the
 best-artifact save; baseline: the Trainer's `eval_runtime`).
 
-    .venv/bin/python benchmarks/massive.py --max-train 3000 --epochs 2
+polyhead runs with its defaults (issue 17): length-bucketed batches, padded to the longest row
+on CPU (to a multiple of 8 on CUDA), `trainer.compile: auto` (off on CPU), no loader workers
+on CPU. `--no-bucketing` gives the random-batch run for comparison.
+
+The issue-17 CPU target: full MASSIVE, 2 epochs, one thread per side (the default here),
+joint `full` <= 0.50x the two Trainer models' time at quality at least equal. Run it on an
+otherwise idle machine (a concurrent process nearly doubles the time of either side):
+
+    .venv/bin/python benchmarks/massive.py --systems baseline polyhead-full --json massive-full.json
+    .venv/bin/python benchmarks/massive.py --max-train 3000 --epochs 2     # a shorter check
 """
 
 from __future__ import annotations
@@ -62,7 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--layer-decay", type=float, default=0.8, help="for polyhead-gradual")
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
+    p.add_argument("--bucketing", action=argparse.BooleanOptionalAction, default=True,
+                   help="polyhead trainer.bucketing (length-bucketed batches)")  # fmt: skip
     p.add_argument("--json", default="massive.json", help="file name under benchmarks/results/")
     return p.parse_args(argv)
 
@@ -126,6 +137,7 @@ def polyhead_config(system: str, args, seed: int, source: dict):
                 "patience": None,  # fixed epochs on both sides
                 "gradient_clip": 1.0,
                 "progress": False,
+                "bucketing": args.bucketing,
             },
         }
     )
@@ -149,6 +161,8 @@ def run_polyhead(system: str, args, seed: int, source: dict) -> dict:
     timer = ValidationTimer()
     with tempfile.TemporaryDirectory(prefix="polyhead-bench-") as run_dir:
         result = train(cfg, Path(run_dir) / "run", extra_callbacks=[timer])
+        history = (Path(run_dir) / "run" / "history.jsonl").read_text().splitlines()
+        padding = [json.loads(line).get("padding_ratio") for line in history]
     test = result.metrics["test"]
     return {
         "intent_accuracy": test["intent"]["accuracy"],
@@ -156,6 +170,7 @@ def run_polyhead(system: str, args, seed: int, source: dict) -> dict:
         "frame_accuracy": test["frame_accuracy"],
         "fit_s": result.train_seconds,
         "val_s": timer.seconds,
+        "padding_ratio": padding,  # padded / real training tokens, per epoch
     }
 
 
@@ -312,6 +327,7 @@ def run_baseline(splits, args, seed: int) -> dict:
 
 # ---- driver -------------------------------------------------------------------------------------
 METRICS = ("intent_accuracy", "slot_f1", "frame_accuracy")
+TARGET_RATIO = 0.50  # issue 17: polyhead full <= 0.50x the two Trainer models' fit time
 
 
 def run_seed(args, seed: int, index: int, folder: Path, record) -> dict[str, dict]:
@@ -351,7 +367,7 @@ def summarise(per_seed: dict, systems: list[str]) -> dict[str, dict]:
             row["time_ratio_excl_val"] = row["fit_excl_val_s"] / base["fit_excl_val_s"]
             if system != "baseline":
                 beats = all(row[m] >= base[m] for m in METRICS)
-                row["targets_met"] = beats and row["time_ratio"] <= 0.55
+                row["targets_met"] = beats and row["time_ratio"] <= TARGET_RATIO
     return summary
 
 

@@ -95,6 +95,8 @@ def test_rows_equal_the_example_rows(hub_dict, tokenizer, stride):
         assert isinstance(rows[0], ArrowRows)
         assert list(rows[0]) == rows[1] and rows[0][3] == rows[1][3]
         assert rows[0][2:5] == rows[1][2:5]
+        # what length bucketing reads, from the column
+        assert list(rows[0].lengths()) == [len(r["input_ids"]) for r in rows[1]]
         assert stats[0] == stats[1]
         if stride:
             assert stats[0].n_windowed_examples > 0 and stats[0].n_truncated_words == 0

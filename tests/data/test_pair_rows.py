@@ -12,11 +12,13 @@ from polyhead.data.align import encode_words
 from polyhead.data.pair_rows import (
     ChainRows,
     FilePairRows,
+    RowLengths,
     collate_any,
     collate_pairs,
     load_pair_splits,
 )
 from polyhead.data.pairs import Pair
+from polyhead.data.rows import padding_tokens
 from polyhead.data.sources import DataSource
 from polyhead.errors import ConfigError
 from polyhead.model.backbone import default_model_path
@@ -61,6 +63,31 @@ def test_scores_kept_and_rows_chained(tokenizer):
     mixed = FilePairRows(tokenizer, [Pair("a", "b", negative="c")], 16, 0)
     with pytest.raises(ValueError, match="hard negative"):
         collate_pairs([mixed[0], scored[0]])
+
+
+class EpochRows(list):
+    """Rows that change with the epoch, like pairs made from labels (engine.pair_data)."""
+
+    epoch = 0
+
+
+def test_row_lengths_cover_pair_rows_and_follow_the_epoch(tokenizer):
+    pairs = FilePairRows(tokenizer, [Pair("a", "b c d e"), Pair("f g", "h")], 16, 1)
+    sentences = [{"input_ids": [101, 7, 102]}, {"input_ids": [101, 102]}]
+    changing = EpochRows([{"input_ids": [1] * 4}])
+    lengths = RowLengths([sentences, [], pairs, changing])
+    sides = [len(pairs[0]["sides"][s]["input_ids"]) for s in (0, 1)]
+    assert sides[1] > sides[0]  # a pairs row is bucketed by its longest side
+    assert list(lengths) == [3, 2, sides[1], max(len(s["input_ids"]) for s in pairs[1]["sides"]), 4]
+    # padding counts every side of a pairs row, each padded to the batch's width
+    padded, real = padding_tokens([[2]], lengths.sides())
+    assert (padded, real) == (2 * sides[1], sum(sides))
+    changing[0] = {"input_ids": [1] * 9}
+    assert lengths[4] == 4  # read once per epoch ...
+    changing.epoch = 1
+    assert lengths[4] == 9  # ... and again when the rows changed
+    with pytest.raises(IndexError):
+        lengths[5]
 
 
 def _write(path, records):

@@ -7,7 +7,7 @@ import importlib.util
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -152,28 +152,27 @@ class TrainerConfig(_Strict):
     devices: int | str = 1
     strategy: str = "auto"  # Lightning's: ddp, fsdp, deepspeed, ... (README: several GPUs)
     num_nodes: int = Field(1, ge=1)
-    on_nonfinite: Literal["stop", "skip"] = "stop"  # NaN/inf loss: stop the run or drop the batch
+    on_nonfinite: Literal["stop", "skip", "off"] = "stop"  # NaN/inf loss (engine.faults)
     gradient_clip: float | None = Field(1.0, gt=0.0)
     patience: int | None = Field(3, ge=1)
     min_delta: float = Field(0.0, ge=0.0)
-    num_workers: int = Field(0, ge=0)
+    num_workers: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"  # auto: CUDA only
     log_every_n_steps: int = Field(20, ge=1)
     progress: bool = True
-    # Task sampling across data sources (polyhead.engine.sampling documents the epoch).
+    # Task sampling across data sources (polyhead.data.sampling documents the epoch).
     sampling: Literal["proportional", "temperature", "round_robin", "mixed"] = "proportional"
     temperature: float = Field(2.0, gt=0.0, description="sampling: temperature, p ~ n**(1/T)")
+    bucketing: bool = Field(True, description="batches of similar length (data.bucketing)")
+    compile: bool | Literal["auto"] = Field("auto", description="engine.compiled; auto: CUDA")
     # Guard for frozen heads (polyhead.engine.guard).
     preserve: list[str] = Field(default_factory=list, description="tasks to distil toward start")
     preserve_weight: float = Field(1.0, ge=0.0)
     max_drop: float | None = Field(None, ge=0.0, description="points below start that stop a run")
     log_grad_cosine: bool = False
-    # Embedding guard (polyhead.engine.guard, .embedding_guard; issue 16): `preserve:
-    # [embedding]` distils the pooled embedding toward the start model's on the training
-    # inputs; `watch_embedding` scores a pairs file's Spearman before training and each epoch.
+    # Embedding guard (engine.embedding_guard, issue 16): `preserve: [embedding]` distils the
+    # pooled embedding toward the start's; `watch_embedding`: a pairs file's Spearman per epoch.
     watch_embedding: str | None = Field(None, description="pairs file the embedding is scored on")
-    preserve_embedding_weight: float = Field(
-        1.0, ge=0.0, description="weight of the embedding distillation (preserve: [embedding])"
-    )
+    preserve_embedding_weight: float = Field(1.0, ge=0.0, description="preserve: [embedding]")
     loggers: list[LoggerName] = Field(default_factory=lambda: ["csv", "tensorboard"])
     tracking_uri: str | None = Field(
         None, description="mlflow: default $MLFLOW_TRACKING_URI, else MLflow's own default"

@@ -10,7 +10,9 @@ hard negative. A batch (`collate_pairs`) holds `input_ids` etc. of shape (k * B,
 
 from __future__ import annotations
 
+import bisect
 import random
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,13 +125,68 @@ class ChainRows(Sequence):
         raise IndexError(i)
 
 
-def collate_pairs(rows: list[dict], pad_id: int = 0) -> dict:
-    """Pairs rows -> one batch with the k sides stacked: (k * B, T) inputs (see module doc)."""
+def side_lengths(row: dict) -> list[int]:
+    """Subwords of each text a row feeds the model: one for a sentence row, one per side for
+    a pairs row (its sides are stacked into one batch, each padded like a row)."""
+    if "sides" in row:
+        return [len(side["input_ids"]) for side in row["sides"]]
+    return [len(row["input_ids"])]
+
+
+class RowLengths(Sequence):
+    """The length each row of `parts` (laid end to end, as ChainRows) is bucketed by
+    (polyhead.data.bucketing): a sentence row's subwords; a pairs row's longest side, since
+    its batch is padded to the longest side of any row. Read once per part (Arrow rows from
+    their column, no row built), and again when a part's `epoch` changed (pairs made from
+    labels are new each epoch)."""
+
+    def __init__(self, parts: list[Sequence]):
+        self.parts = list(parts)
+        self.offsets = [0]
+        for part in self.parts:
+            self.offsets.append(self.offsets[-1] + len(part))
+        # part -> (its epoch when read, lengths as C ints, a pairs row's side lengths or None)
+        self._read: dict[int, tuple[object, array, list[list[int]] | None]] = {}
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def __getitem__(self, i: int) -> int:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = bisect.bisect_right(self.offsets, i) - 1
+        return self._part(k)[1][i - self.offsets[k]]
+
+    def sides(self) -> list[int | list[int]]:
+        """Per row in order: its subwords, or a pairs row's per side (padding counts each)."""
+        out: list[int | list[int]] = []
+        for k in range(len(self.parts)):
+            _, lengths, sides = self._part(k)
+            out += list(lengths) if sides is None else sides
+        return out
+
+    def _part(self, k: int):
+        part, stamp = self.parts[k], getattr(self.parts[k], "epoch", None)
+        if k not in self._read or self._read[k][0] != stamp:
+            if hasattr(part, "lengths"):  # ArrowRows: one column read
+                self._read[k] = (stamp, part.lengths(), None)
+            else:
+                sides = [side_lengths(row) for row in part]
+                pairs = any(len(s) > 1 for s in sides)
+                lengths = array("i", (max(s) for s in sides))
+                self._read[k] = (stamp, lengths, sides if pairs else None)
+        return self._read[k]
+
+
+def collate_pairs(rows: list[dict], pad_id: int = 0, **padding) -> dict:
+    """Pairs rows -> one batch with the k sides stacked: (k * B, T) inputs (see module doc).
+    `padding`: collate's widths / multiple."""
     k = len(rows[0]["sides"])
     if any(len(r["sides"]) != k for r in rows):
         raise ValueError("a pairs batch mixes rows with and without a hard negative")
     stacked = [r["sides"][s] for s in range(k) for r in rows]  # side-major: side 0 rows first
-    batch = collate([{key: v[key] for key in MODEL_INPUTS if key in v} for v in stacked], pad_id)
+    inputs = [{key: v[key] for key in MODEL_INPUTS if key in v} for v in stacked]
+    batch = collate(inputs, pad_id, **padding)
     batch["pair_sides"] = torch.tensor(k)
     batch["score"] = torch.tensor([float(r["score"]) for r in rows])  # (B,)
     batch["index"] = torch.tensor([r["index"] for r in rows])
@@ -137,6 +194,8 @@ def collate_pairs(rows: list[dict], pad_id: int = 0) -> dict:
     return batch
 
 
-def collate_any(rows: list[dict], pad_id: int = 0) -> dict:
+def collate_any(rows: list[dict], pad_id: int = 0, **padding) -> dict:
     """A batch of sentence rows, or of pairs rows (a batch holds one source, so one kind)."""
-    return collate_pairs(rows, pad_id) if "sides" in rows[0] else collate(rows, pad_id)
+    if "sides" in rows[0]:
+        return collate_pairs(rows, pad_id, **padding)
+    return collate(rows, pad_id, **padding)

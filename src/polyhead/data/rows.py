@@ -17,6 +17,7 @@ what the feature cache is indexed by) and `source`.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -213,11 +214,41 @@ class RowDataset(Dataset):
 
 # Padding value per key; every other list-valued key is a label row (IGNORE_INDEX).
 _PAD = {"attention_mask": 0, "token_type_ids": 0, "word_ids": -1}
+# Batches are padded to a multiple of this on GPUs: tensor cores work on tiles of 8 (16-bit)
+# elements. On CPU every padded token is work in every layer (utterances of ~10 subwords
+# padded to 16 cost a third more), so there the engine pads to the longest row (multiple 1).
+PAD_MULTIPLE = 8
+# Widths a compiled model sees (`trainer.compile`): every batch is padded up to one of these,
+# so a static-shape compile happens once per width (and batch size), not per length.
+STATIC_WIDTHS = (16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 
-def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
-    """Pad to the longest row: ids with pad_id, masks with 0, word ids -1, labels ignored."""
-    width = max(len(r["input_ids"]) for r in rows)
+def static_widths(max_length: int) -> tuple[int, ...]:
+    """The STATIC_WIDTHS below `max_length`, then `max_length` rounded up to PAD_MULTIPLE."""
+    top = -(-max_length // PAD_MULTIPLE) * PAD_MULTIPLE
+    return (*(w for w in STATIC_WIDTHS if w < top), top)
+
+
+def pad_width(
+    longest: int, widths: tuple[int, ...] | None = None, multiple: int = PAD_MULTIPLE
+) -> int:
+    """The padded width of a batch whose longest row is `longest`: the first of `widths`
+    that holds it, else (or without widths) the next multiple of `multiple`."""
+    for w in widths or ():
+        if w >= longest:
+            return w
+    return -(-longest // multiple) * multiple
+
+
+def collate(
+    rows: list[dict],
+    pad_id: int = 0,
+    widths: tuple[int, ...] | None = None,
+    multiple: int = 1,
+) -> dict[str, torch.Tensor]:
+    """Pad to the longest row, rounded up to `widths` / `multiple` (`pad_width`; the engine
+    passes PAD_MULTIPLE on CUDA): ids with pad_id, masks with 0, word ids -1, labels ignored."""
+    width = pad_width(max(len(r["input_ids"]) for r in rows), widths, multiple)
     batch: dict[str, torch.Tensor] = {}
     for key in rows[0]:
         values = [r[key] for r in rows]
@@ -228,6 +259,33 @@ def collate(rows: list[dict], pad_id: int = 0) -> dict[str, torch.Tensor]:
         padded = [v + [fill] * (width - len(v)) for v in values]
         batch[key] = torch.tensor(padded)  # (B, T)
     return batch
+
+
+def padding_tokens(
+    batches: list[list[int]],
+    lengths: Sequence[int | Sequence[int]],
+    widths: tuple[int, ...] | None = None,
+    multiple: int = 1,
+) -> tuple[int, int]:
+    """(padded, real) token counts of `batches` (lists of row indices) as `collate` pads them.
+    `lengths[i]`: row i's subwords, or a list of them per text (a pairs row's sides, each
+    padded to the batch's width)."""
+    padded = real = 0
+    for batch in batches:
+        sizes = [n for i in batch for n in _texts(lengths[i])]
+        padded += pad_width(max(sizes), widths, multiple) * len(sizes)
+        real += sum(sizes)
+    return padded, real
+
+
+def _texts(length: int | Sequence[int]) -> Sequence[int]:
+    return [length] if isinstance(length, int) else length
+
+
+def sorted_by_length(rows: list[dict]) -> list[dict]:
+    """Longest first (stable): evaluation batches then pad little. Rows keep their `index`,
+    so predictions are still matched to their examples."""
+    return sorted(rows, key=lambda r: -len(r["input_ids"]))
 
 
 def batches_in_order(rows: list[dict], batch_size: int, pad_id: int = 0):

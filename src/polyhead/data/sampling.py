@@ -26,6 +26,9 @@ training whichever sampler is chosen.
 (`trainer.sampling: mixed` does not use this sampler: the rows of all sources are shuffled
 together, so batches mix sources.)
 
+Under `trainer.bucketing` (polyhead.data.bucketing) each source's batches hold rows of
+similar length (`lengths`); one source, or `mixed`, gets `LengthBucketSampler` over all rows.
+
 Under distributed training each process takes every world_size-th batch of the same
 seeded sequence (the last few are repeated so all processes step equally often).
 """
@@ -34,9 +37,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from torch.utils.data import BatchSampler
+
+from polyhead.data.bucketing import bucketed
 
 SAMPLERS = ("proportional", "temperature", "round_robin")
 
@@ -68,6 +73,17 @@ class EpochHook:
         self.owner.epoch = epoch
 
 
+def replicas(rank: int | None = None, world: int | None = None) -> tuple[int, int]:
+    """(rank, world size): the given ones, else torch.distributed's, else (0, 1)."""
+    if world is not None:
+        return rank or 0, world
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class TaskBatchSampler(BatchSampler):
     """A batch sampler over the rows of several sources laid end to end (source 0's rows,
     then source 1's, ...): yields lists of row indices, each list from one source.
@@ -91,6 +107,7 @@ class TaskBatchSampler(BatchSampler):
         sampler=None,
         epoch: int = 0,
         skip: int = 0,
+        lengths: Sequence[int] | None = None,
     ):
         if mode not in SAMPLERS:
             raise ValueError(f"sampling must be one of {', '.join(SAMPLERS)}, got {mode!r}")
@@ -106,6 +123,9 @@ class TaskBatchSampler(BatchSampler):
         self.probabilities = source_probabilities(self.sizes, mode, temperature)
         self._rank, self._world = rank, world_size
         self.sampler = EpochHook(self)  # how Lightning's set_epoch reaches this sampler
+        # Bucketing lengths of the rows laid end to end, by reference: a lazy view
+        # (polyhead.data.pair_rows.RowLengths) reads rows that change each epoch as they are now.
+        self.lengths = lengths
 
     @property
     def batches_per_epoch(self) -> int:
@@ -113,13 +133,7 @@ class TaskBatchSampler(BatchSampler):
         return sum(math.ceil(n / self.batch_size) for n in self.sizes)
 
     def _replicas(self) -> tuple[int, int]:
-        if self._world is not None:
-            return self._rank or 0, self._world
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
+        return replicas(self._rank, self._world)
 
     def __len__(self) -> int:
         return math.ceil(self.batches_per_epoch / self._replicas()[1])
@@ -141,9 +155,8 @@ class TaskBatchSampler(BatchSampler):
     # ---- the orders ----------------------------------------------------------------------
     def _proportional(self, rng: random.Random) -> list[list[int]]:
         batches = []
-        for s, n in enumerate(self.sizes):
-            rows = self._shuffled(s, rng)
-            batches += [rows[i : i + self.batch_size] for i in range(0, n, self.batch_size)]
+        for s in range(len(self.sizes)):
+            batches += self._cut(self._shuffled(s, rng), rng)
         rng.shuffle(batches)
         return batches
 
@@ -161,9 +174,13 @@ class TaskBatchSampler(BatchSampler):
     def _stream(self, s: int, rng: random.Random) -> Iterator[list[int]]:
         """Endless batches of source s: a fresh shuffle at the end of every pass."""
         while self.sizes[s]:
-            rows = self._shuffled(s, rng)
-            for i in range(0, len(rows), self.batch_size):
-                yield rows[i : i + self.batch_size]
+            yield from self._cut(self._shuffled(s, rng), rng)
+
+    def _cut(self, rows: list[int], rng: random.Random) -> list[list[int]]:
+        """Shuffled rows -> batches: by length with `lengths`, else plain slices."""
+        if self.lengths is not None:
+            return bucketed(rows, self.lengths, self.batch_size, rng)
+        return [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
 
     def _shuffled(self, s: int, rng: random.Random) -> list[int]:
         rows = list(range(self.offsets[s], self.offsets[s] + self.sizes[s]))
@@ -174,3 +191,60 @@ class TaskBatchSampler(BatchSampler):
         share = ", ".join(f"{n} {p:.0%}" for n, p in zip(names, self.probabilities, strict=True))
         how = f"temperature T={self.temperature:g}" if self.mode == "temperature" else self.mode
         return f"task sampling {how}: {share} of batches; epoch = {self.batches_per_epoch} batches"
+
+
+class LengthBucketSampler(BatchSampler):
+    """Bucketed batches over all rows (one source, or `sampling: mixed`), for every process.
+
+    `batch_size` is the global batch: each of `world` processes takes rows rank, rank+world,
+    ... of every global batch, so N processes train on exactly the batches one process
+    would (a short last batch is topped up with rows of the first one, as torch's
+    DistributedSampler tops up its shards). `skip` drops the first batches of the next
+    iteration only (the part of an epoch a resumed run already trained on). A
+    `BatchSampler` with a `sampler` argument only so Lightning can re-create it under DDP
+    (from these constructor arguments); that sampler is ignored.
+    """
+
+    drop_last = False
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        seed: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+        sampler=None,
+        epoch: int = 0,
+        skip: int = 0,
+    ):
+        if not lengths:
+            raise ValueError("no training rows")
+        # lengths by reference, as in TaskBatchSampler
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.epoch, self.skip = epoch, skip
+        self._rank, self._world = rank, world_size
+        self.sampler = EpochHook(self)  # the `sampler` argument (Lightning's) is ignored
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this at every epoch start: each epoch gets its own order."""
+        self.epoch = epoch
+
+    def global_batches(self) -> list[list[int]]:
+        """This epoch's batches of all processes together (a pure function of seed, epoch)."""
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        rows = list(range(len(self.lengths)))
+        rng.shuffle(rows)
+        return bucketed(rows, self.lengths, self.batch_size, rng)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rank, world = replicas(self._rank, self._world)
+        batches = self.global_batches()
+        skip, self.skip = self.skip, 0
+        for batch in batches[skip:]:
+            first = batches[0]
+            filled = batch + [first[i % len(first)] for i in range(-len(batch) % world)]
+            yield filled[rank::world]

@@ -15,7 +15,7 @@ import torch
 from polyhead import evaluate as M
 from polyhead.data.align import first_subword_mask, first_subwords
 from polyhead.data.labels import LabelSet
-from polyhead.data.rows import batches_in_order, encode_source
+from polyhead.data.rows import batches_in_order, encode_source, sorted_by_length
 from polyhead.data.schemes import seqeval_mode
 from polyhead.data.sources import WINDOW_STRIDE, SourceData
 from polyhead.data.windows import merge_owned, word_margins
@@ -317,7 +317,7 @@ def evaluate_examples(
                 model.spec.max_length,
                 stride=stride,
             )
-            yield from batches_in_order(rows, batch_size, pad)
+            yield from batches_in_order(sorted_by_length(rows), batch_size, pad)
 
     scored = {t: kinds[t] for t in labelled}
     metrics = score(model, batches(), sources, scored, label_sets, "eval")

@@ -135,6 +135,8 @@ class InterruptCallback(pl.Callback):
         stop = trainer.strategy.reduce_boolean_decision(self.requested, all=False)
         if not stop:
             return
+        if pl_module.cfg.trainer.on_nonfinite == "stop":
+            pl_module.nonfinite.check(pl_module)  # never save non-finite weights
         trainer.save_checkpoint(self.checkpoint)
         raise Interrupted(
             f"interrupted at epoch {trainer.current_epoch} step {trainer.global_step}; "
@@ -145,12 +147,49 @@ class InterruptCallback(pl.Callback):
 # ---- non-finite loss -----------------------------------------------------------------------
 
 
-def nonfinite_skip(module, out) -> bool:
-    """Apply `trainer.on_nonfinite` to a training step's loss: True means skip this batch.
+class NonfiniteWatch:
+    """`trainer.on_nonfinite=stop` without a host read every step: the first non-finite
+    step (epoch, step) and the tasks non-finite there are kept on the device; `check` reads
+    them (one sync) on logging steps, at the last batch of every epoch (before validation
+    and the checkpoints) and before a Ctrl-C checkpoint, so non-finite weights are never saved.
+    """
 
-    "stop" raises naming the epoch, step and task; "skip" logs the same and the caller returns
-    `skip_loss(module)`. The decision is shared across ranks, so under DDP every rank skips
-    (or stops) together instead of one waiting forever for the others' gradients.
+    def __init__(self):
+        self.first: torch.Tensor | None = None  # (epoch, step); -1 while all finite
+        self.tasks: dict[str, torch.Tensor] = {}
+
+    def record(self, module, out) -> None:
+        if self.first is None:
+            self.first = torch.full((2,), -1, dtype=torch.long, device=out.loss.device)
+        new = ~torch.isfinite(out.loss.detach()) & (self.first[1] < 0)
+        # Python scalars, not a tensor of them: a host-to-device copy would wait for the GPU
+        epoch = torch.where(new, module.current_epoch, self.first[0])
+        self.first = torch.stack([epoch, torch.where(new, module.global_step, self.first[1])])
+        for task, loss in out.losses.items():
+            bad = new & ~torch.isfinite(loss.detach())
+            self.tasks[task] = bad | self.tasks[task] if task in self.tasks else bad
+
+    def check(self, module) -> None:
+        """Raise naming the first non-finite step (agreed across processes under DDP)."""
+        if self.first is None:
+            return
+        epoch, step = self.first.tolist()
+        if not module.trainer.strategy.reduce_boolean_decision(step >= 0, all=False):
+            return
+        tasks = [t for t, bad in self.tasks.items() if bool(bad)]
+        where = "on another rank" if step < 0 else ", ".join(tasks)
+        raise PolyheadError(
+            f"non-finite loss at epoch {max(epoch, 0)} step {max(step, 0)} (task {where}); "
+            "lower the learning rate, check the data, or set trainer.on_nonfinite=skip to "
+            "drop such batches"
+        )
+
+
+def nonfinite_skip(module, out) -> bool:
+    """`trainer.on_nonfinite=skip`: True (logged) when this batch's loss is not finite, and
+    the caller returns `skip_loss(module)`. Read on the host every step: the verdict must be
+    known before the update. Shared across ranks, so under DDP every rank skips together
+    instead of one waiting forever for the others' gradients.
     """
     bad = not bool(torch.isfinite(out.loss))
     bad = module.trainer.strategy.reduce_boolean_decision(bad, all=False)
@@ -161,11 +200,6 @@ def nonfinite_skip(module, out) -> bool:
         f"non-finite loss at epoch {module.current_epoch} step {module.global_step} "
         f"(task {', '.join(tasks) or 'on another rank'})"
     )
-    if module.cfg.trainer.on_nonfinite == "stop":
-        raise PolyheadError(
-            f"{where}; lower the learning rate, check the data, or set "
-            "trainer.on_nonfinite=skip to drop such batches"
-        )
     module.skipped_nonfinite += 1
     log.warning("%s: batch skipped (trainer.on_nonfinite=skip)", where)
     return True

@@ -38,6 +38,7 @@ class PolyheadModule(pl.LightningModule):
         # pre-clipping total norm per step, kept on the device (read on demand: `grad_norms`)
         self._grad_norms: list[torch.Tensor] = []
         self.skipped_nonfinite = 0  # batches dropped under trainer.on_nonfinite=skip
+        self.nonfinite = faults.NonfiniteWatch()  # trainer.on_nonfinite=stop
         # polyhead.features.BackboneCache: cached backbone outputs while (part of) it is frozen
         self.feature_source = None
         self._fixed_hash: str | None = None  # of the weights no epoch trains (checkpoints)
@@ -81,11 +82,17 @@ class PolyheadModule(pl.LightningModule):
         if not out.loss.requires_grad:  # gradual: a pairs batch while the backbone is frozen
             return faults.skip_loss(self)
         self._add_loss_terms(batch, out)
-        if faults.nonfinite_skip(self, out):  # trainer.on_nonfinite: stop raises, skip drops
+        if self.cfg.trainer.on_nonfinite == "skip" and faults.nonfinite_skip(self, out):
             return faults.skip_loss(self)
-        size = batch["index"].shape[0]  # rows (a pairs batch stacks its sides in input_ids)
-        self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
+        if self.cfg.trainer.on_nonfinite == "stop":  # recorded on the device, read now and then
+            self.nonfinite.record(self, out)
+            if self._logging_step() or batch_idx + 1 >= self.trainer.num_training_batches:
+                self.nonfinite.check(self)
+        # Only on logging steps: a logged value is read on the host (a GPU sync) by the
+        # progress bar and the loggers, and the loggers write only these steps anyway.
         if self._logging_step():
+            size = batch["index"].shape[0]  # rows (a pairs batch stacks its sides in input_ids)
+            self.log("train/loss", out.loss, prog_bar=True, batch_size=size)
             for task, loss in out.losses.items():
                 self.log(f"train/{task}_loss", loss, batch_size=size)
         return out.loss
@@ -108,7 +115,8 @@ class PolyheadModule(pl.LightningModule):
         for term in self.loss_terms:
             for name, value in term(batch, out).items():
                 out.loss = out.loss + value
-                self.log(f"train/{name}", value, batch_size=batch["index"].shape[0])
+                if self._logging_step():
+                    self.log(f"train/{name}", value, batch_size=batch["index"].shape[0])
 
     def on_before_optimizer_step(self, optimizer) -> None:
         if faults.drop_skipped_grads(self):
@@ -248,6 +256,11 @@ class PolyheadModule(pl.LightningModule):
         metrics = self._metrics()
         set_thresholds(self.model, self._collector.thresholds or {})  # saved with the heads
         self.last_metrics = metrics
+        # For this epoch's history line; here, not at epoch start: Lightning skips
+        # on_train_epoch_start when it resumes mid-epoch.
+        data = self.trainer.datamodule
+        if self.trainer.state.fn == "fit" and hasattr(data, "padding_ratio"):  # padded / real
+            self.history_extras["padding_ratio"] = round(data.padding_ratio(self.current_epoch), 4)
         self.log_dict(flatten(metrics, "val"), batch_size=1)
 
     def on_test_epoch_start(self) -> None:

@@ -19,6 +19,7 @@ from polyhead.card import render_run_card
 from polyhead.config import RunConfig
 from polyhead.engine.callbacks import BestArtifactCallback, TrainClock
 from polyhead.engine.checkpoint_io import remove_stale_temporaries
+from polyhead.engine.compiled import compile_model
 from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.evaluation import final_metrics
 from polyhead.engine.faults import InterruptCallback, Interrupted, is_main_process
@@ -149,8 +150,10 @@ def train(
     module.feature_source = backbone_cache(model, plan, data, cfg)
     guards = build_guards(cfg, run_dir, best_cb)  # frozen / preserved tasks, grad cosine
     clock = TrainClock()
+    compiled = compile_model(model, data, cfg)  # trainer.compile (None: eager)
+    callbacks = [clock, *([compiled] if compiled else []), *extra_callbacks]
     # Built before anything is written: a Trainer that refuses its settings leaves no trace.
-    trainer = build_trainer(cfg, run_dir, plan, best_cb, [clock, *extra_callbacks], guards)
+    trainer = build_trainer(cfg, run_dir, plan, best_cb, callbacks, guards)
     existed = setup_entries(run_dir)
     if is_main_process():
         _write_run_setup(run_dir, cfg, plan, point)
@@ -167,6 +170,8 @@ def train(
         truncated_train_examples=data.train_stats.n_truncated_examples,
         skipped_nonfinite_batches=module.skipped_nonfinite,
     )
+    if compiled is not None:
+        metrics["compiled_graphs"] = compiled.graphs
     write_metrics(run_dir, metrics)
     _write_run_report(run_dir, data)
     return RunResult(run_dir, metrics, plan, best_cb.best_epoch, seconds)
