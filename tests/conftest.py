@@ -160,6 +160,7 @@ TRAINING_MODULES = {
 # files in collection order, so a long file left to the end would run alone on one core.
 LONGEST_FIRST = (
     "tests/kinds/test_kind_real_pair.py",
+    "tests/engine/test_speed.py",
     "tests/kinds/test_kind_real.py",
     "tests/engine/test_massive.py",
     "tests/reliability/test_ddp.py",

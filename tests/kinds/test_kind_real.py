@@ -1,4 +1,4 @@
-"""One real-data run per new kind with the packaged MiniLM (slow: minutes on 2 CPU cores).
+"""One real-data run per new kind with the packaged MiniLM (slow: about a minute on one core).
 
 Each model must beat the best constant answer on data it never trained on."""
 
@@ -19,11 +19,11 @@ from tests.kinds.toy import slot_types
 pytestmark = pytest.mark.slow
 
 
-def _config(tasks: dict, epochs: int = 2, max_length: int = 48) -> dict:
+def _config(tasks: dict, epochs: int = 2, max_length: int = 48, plan: dict | None = None) -> dict:
     return {
         "model": {"backbone": "minilm", "max_length": max_length},
         "tasks": tasks,
-        "plan": {"strategy": "full", "backbone_lr": 5e-5, "head_lr": 2e-3},
+        "plan": plan or {"strategy": "full", "backbone_lr": 5e-5, "head_lr": 2e-3},
         "trainer": {
             "epochs": epochs,
             "batch_size": 16,
@@ -54,11 +54,16 @@ def massive(shared_data, tmp_path_factory):
     return tmp, files
 
 
+# The sentence-level kinds train their head on the frozen MiniLM: the backbone runs once per
+# utterance (the feature cache) and 20 epochs of the head take seconds; full fine-tuning of
+# these kinds is tested on tiny backbones (test_kind_training.py). Measured: multilabel dev
+# micro-F1 0.676 (full fine-tuning, 4 epochs: about 0.3), regression Spearman 0.69, in 35 s.
+HEADS = {"strategy": "heads", "head_lr": 1e-2}
+
+
 def test_massive_slot_types_multilabel(massive):
     tmp, files = massive
-    # 4 epochs: after 2 (75 steps of 600 utterances) micro-F1 was 0.258 against the
-    # constant answer's 0.204, short of the margin below
-    raw = _config({"types": {"kind": "multilabel", "data": files["ml"]}}, epochs=4)
+    raw = _config({"types": {"kind": "multilabel", "data": files["ml"]}}, epochs=20, plan=HEADS)
     dev = polyhead.train(raw, out=tmp / "ml-run", show_plan=False).metrics["dev"]["types"]
     # the best constant answer: the most frequent training type for every utterance
     train, gold = (_labels(files["ml"][split]) for split in ("train", "dev"))
@@ -66,7 +71,7 @@ def test_massive_slot_types_multilabel(massive):
     names = sorted({t for labels in train + gold for t in labels})
     onehot = np.array([[n in labels for n in names] for labels in gold])
     constant = multilabel_metrics(onehot, np.array([[n == top for n in names]] * len(gold)), names)
-    assert dev["micro_f1"] > constant["micro_f1"] + 0.1, (dev, constant["micro_f1"])
+    assert dev["micro_f1"] > constant["micro_f1"] + 0.3, (dev, constant["micro_f1"])
 
 
 def _labels(path: str) -> list:
@@ -75,6 +80,6 @@ def _labels(path: str) -> list:
 
 def test_massive_slot_word_count_regression(massive):
     tmp, files = massive
-    raw = _config({"count": {"kind": "regression", "data": files["reg"]}})
+    raw = _config({"count": {"kind": "regression", "data": files["reg"]}}, epochs=20, plan=HEADS)
     dev = polyhead.train(raw, out=tmp / "reg-run", show_plan=False).metrics["dev"]["count"]
-    assert dev["spearman"] > 0.4, dev
+    assert dev["spearman"] > 0.5, dev

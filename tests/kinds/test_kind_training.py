@@ -113,7 +113,8 @@ def test_multilabel_and_regression_learn(tiny_bert, tmp_path):
         "colours": {"kind": "multilabel", "data": ml},
         "count": {"kind": "regression", "data": reg},
     }
-    raw["trainer"].update(epochs=6, batch_size=16)
+    # 10 epochs: at 6, length-bucketed batches (the default since issue 17) left micro-F1 at 0.69
+    raw["trainer"].update(epochs=10, batch_size=16)
     raw["plan"].update(head_lr=1e-2, backbone_lr=3e-3)
     test = polyhead.train(raw, out=tmp_path / "run", show_plan=False).metrics["test"]
     assert test["colours"]["micro_f1"] > 0.7  # predicting every colour everywhere: ~0.6
