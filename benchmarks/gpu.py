@@ -16,6 +16,8 @@ boundaries. Systems:
 - `polyhead_intent` (the Trainer's work) and `polyhead_intent_slots` (one backbone pass, two
   heads: what users run), with polyhead's defaults: length-bucketed batches, padding to a
   multiple of 8 / the compiled widths, `trainer.compile: auto` (on, on CUDA).
+- `polyhead_intent_cuda_graphs` (smallest batch only): the same with `trainer.compile_mode:
+  reduce-overhead` (CUDA graphs, issue 17 item 4); it becomes a default only if it pays here.
 Targets (issue 17): polyhead >= 2x HF Trainer at batch 64 and >= the compiled loop at 256.
 
 Encode: the same random BERT-base folder through `load_any(...).encode` and
@@ -106,7 +108,9 @@ def training_examples(n: int) -> list[dict]:
     return [rows[i % len(rows)] for i in range(n)]
 
 
-def polyhead_throughput(backbone: Path, work: Path, args, tasks: list[str], batch: int) -> float:
+def polyhead_throughput(
+    backbone: Path, work: Path, args, tasks: list[str], batch: int, mode: str = "default"
+) -> float:
     import lightning.pytorch as pl
 
     from polyhead.config import validate_config
@@ -129,6 +133,7 @@ def polyhead_throughput(backbone: Path, work: Path, args, tasks: list[str], batc
                 "batch_size": batch,
                 "precision": "32-true" if args.smoke else "bf16-mixed",
                 "compile": {"true": True, "false": False}.get(args.compile, args.compile),
+                "compile_mode": mode,
                 "patience": None,
                 "progress": False,
             },
@@ -143,7 +148,7 @@ def polyhead_throughput(backbone: Path, work: Path, args, tasks: list[str], batc
         def on_train_batch_end(self, *a):
             clock.end()
 
-    train(cfg, work / f"run-{'-'.join(tasks)}-{batch}", extra_callbacks=[Clock()])
+    train(cfg, work / f"run-{'-'.join(tasks)}-{batch}-{mode}", extra_callbacks=[Clock()])
     return clock.samples_per_s(batch)
 
 
@@ -263,7 +268,7 @@ def encode_throughput(backbone: Path, args) -> dict[str, float]:
 def ratios(results: dict[str, dict[int, float]]) -> dict[str, float]:
     """polyhead against the Trainer (smallest batch) and the compiled loop (every batch)."""
     out = {}
-    for name in ("polyhead_intent", "polyhead_intent_slots"):
+    for name in ("polyhead_intent", "polyhead_intent_slots", "polyhead_intent_cuda_graphs"):
         for batch, value in results.get(name, {}).items():
             if batch in results.get("hf_trainer", {}):
                 out[f"{name}_vs_hf_trainer@{batch}"] = value / results["hf_trainer"][batch]
@@ -300,6 +305,10 @@ def main(argv=None) -> None:
             if batch == min(args.batch_sizes):  # the Trainer at the small batch only (time)
                 trainer = partial(trainer_throughput, backbone, work, args, batch)
                 runs = {"hf_trainer": trainer, **runs}
+                # item 4: CUDA graphs (compile mode reduce-overhead) where steps are launch-bound
+                runs["polyhead_intent_cuda_graphs"] = partial(
+                    polyhead_throughput, backbone, work, args, ["intent"], batch, "reduce-overhead"
+                )
             for name, run in runs.items():
                 results.setdefault(name, {})[batch] = run()
                 print(f"{name} batch {batch}: {results[name][batch]:.1f} samples/s", flush=True)

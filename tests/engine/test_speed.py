@@ -4,13 +4,17 @@ is served longest first, and a compiled run (`trainer.compile`) trains as the ea
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import lightning.pytorch as pl
 import pytest
+import torch
 
 from polyhead.config import validate_config
+from polyhead.engine.compiled import compile_model
 from polyhead.engine.datamodule import MultiTaskDataModule
 from polyhead.engine.train import train
+from polyhead.errors import ConfigError
 from polyhead.model.backbone import load_tokenizer_for
 from tests.conftest import demo_raw
 
@@ -79,3 +83,29 @@ def test_compiled_training_equals_eager_within_float_tolerance(bert4, tmp_path):
     assert compiled_m["dev"]["score"] == pytest.approx(eager_m["dev"]["score"], abs=0.02)
     assert 0 < compiled_m["compiled_graphs"] <= 16  # widths 16, 24 x train/eval, not per batch
     assert "compiled_graphs" not in eager_m
+
+
+class Recorded(torch.nn.Module):
+    """A module whose `compile` records what it was asked (no compiling here)."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: dict = {}
+
+    def compile(self, **kwargs) -> None:
+        self.asked = kwargs
+
+
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compile_mode_reaches_torch_compile(bert4, mode):
+    cfg = validate_config(demo_raw(bert4, trainer={"compile": True, "compile_mode": mode}))
+    model = SimpleNamespace(backbone=Recorded(), heads={"intent": Recorded()})
+    data = SimpleNamespace(widths=None)
+    assert compile_model(model, data, cfg) is not None
+    assert model.backbone.asked == model.heads["intent"].asked == {"dynamic": False, "mode": mode}
+    assert data.widths and list(data.widths) == sorted(data.widths)  # static widths to pad to
+
+
+def test_an_unknown_compile_mode_names_its_field(bert4):
+    with pytest.raises(ConfigError, match="trainer.compile_mode"):
+        validate_config(demo_raw(bert4, trainer={"compile_mode": "fast"}))

@@ -164,6 +164,7 @@ class TrainerConfig(_Strict):
     temperature: float = Field(2.0, gt=0.0, description="sampling: temperature, p ~ n**(1/T)")
     bucketing: bool = Field(True, description="batches of similar length (data.bucketing)")
     compile: bool | Literal["auto"] = Field("auto", description="engine.compiled; auto: CUDA")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = "default"  # CUDA graphs
     # Guard for frozen heads (polyhead.engine.guard).
     preserve: list[str] = Field(default_factory=list, description="tasks to distil toward start")
     preserve_weight: float = Field(1.0, ge=0.0)

@@ -9,6 +9,11 @@ few compiles: widths x batch sizes (full, an epoch's short last batch) x train/e
 won back. `nn.Module.compile` compiles in place, so parameter names, state dicts, checkpoints
 and saved artifacts are those of the eager model.
 
+`trainer.compile_mode: reduce-overhead` is item 4's launch-bound fix: torch.compile records
+CUDA graphs of the static-shape steps and replays each with one launch. It stays opt-in
+(`default`) until `benchmarks/gpu.sh` measures it on a GPU (`--compile-mode`); on CPU it has
+no graphs to record and behaves as `default`.
+
 The number of graphs compiled is logged at the end of fit and written per epoch to
 history.jsonl (`compiled_graphs`, counted by dynamo since the run started).
 """
@@ -70,11 +75,13 @@ def compile_model(model, data, cfg) -> CompileCallback | None:
             limit = max(getattr(torch._dynamo.config, name), RECOMPILE_LIMIT)
             setattr(torch._dynamo.config, name, limit)
     data.widths = static_widths(cfg.model.max_length)
-    model.backbone.compile(dynamic=False)
+    mode = cfg.trainer.compile_mode
+    model.backbone.compile(dynamic=False, mode=mode)
     for head in model.heads.values():
-        head.compile(dynamic=False)
+        head.compile(dynamic=False, mode=mode)
     log.info(
-        "torch.compile: backbone and %d heads, widths %s",
+        "torch.compile (%s): backbone and %d heads, widths %s",
+        mode,
         len(model.heads),
         ", ".join(map(str, data.widths)),
     )
