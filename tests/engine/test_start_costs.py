@@ -1,10 +1,12 @@
 """Issue 14's scale clause: what a run costs before and during its steps, per training row.
 Each test failed on the code before the fix: a Python call or object per row before the
-first step (length bucketing, regression statistics), the foreach AdamW on the CPU."""
+first step (length bucketing, regression statistics), PEFT imported for a run without LoRA,
+the foreach AdamW on the CPU."""
 
 from __future__ import annotations
 
 import random
+import sys
 from array import array
 
 import lightning.pytorch as pl
@@ -15,6 +17,7 @@ from polyhead.data.pair_rows import RowLengths
 from polyhead.data.sampling import LengthBucketSampler
 from polyhead.engine.kinds_eval import standardise_targets
 from polyhead.engine.module import _adamw_kernel
+from polyhead.model import lora
 
 
 class ColumnRows:
@@ -94,3 +97,14 @@ def test_adamw_is_fused_on_the_cpu_and_clips_under_every_precision(precision, ke
     ).fit(module, data)
     assert module.kernel == {kernel: True}
     assert not torch.equal(module.layer.weight, before)  # it stepped
+
+
+def test_a_model_without_lora_is_told_apart_without_importing_peft(monkeypatch):
+    class NoPeft:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "peft":
+                raise AssertionError("peft imported")
+
+    monkeypatch.delitem(sys.modules, "peft", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [NoPeft(), *sys.meta_path])
+    assert not lora.has_adapters(torch.nn.Linear(2, 2))
