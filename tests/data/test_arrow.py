@@ -97,6 +97,9 @@ def test_rows_equal_the_example_rows(hub_dict, tokenizer, stride):
         assert rows[0][2:5] == rows[1][2:5]
         # what length bucketing reads, from the column
         assert list(rows[0].lengths()) == [len(r["input_ids"]) for r in rows[1]]
+        # 0 / 1 columns a byte each (training faults the whole file into memory)
+        features = rows[0].dataset.features
+        assert features["attention_mask"].feature.dtype == "int8"
         assert stats[0] == stats[1]
         if stride:
             assert stats[0].n_windowed_examples > 0 and stats[0].n_truncated_words == 0
@@ -207,8 +210,8 @@ def test_tokenized_once_per_fingerprint(hub_dict, tokenizer, monkeypatch):
 
 
 def test_row_facts_kept_on_disk_by_fingerprint(hub_dict, monkeypatch):
-    """Label sets, missing-label checks and word counts of a split read again (a cached run)
-    come from the cache, with no pass over the rows."""
+    """Label sets, missing-label checks, word counts and the repaired-tags sum of a split
+    read again (a cached run) come from the cache, with no pass over the rows."""
     by_arrow, _ = both_paths(hub_dict)
     train = by_arrow["train"]
     first = (train.label_set("token"), train.label_set("sentence"), train.lacks("label"))
@@ -221,5 +224,7 @@ def test_row_facts_kept_on_disk_by_fingerprint(hub_dict, monkeypatch):
     monkeypatch.setattr(ArrowSplit, "column", no_reads)
     got = (again.label_set("token"), again.label_set("sentence"), again.lacks("label"))
     assert got == first and again.word_counts() == first_words
+    # the repaired-tags count a read sums: its column is spread over the whole file
+    assert len(read_table(hub_dict).splits["train"]) == len(hub_dict["train"])
     with pytest.raises(AssertionError):  # other rows are read
         both_paths(hub_dict, max_train_examples=7)[0]["train"].word_counts()

@@ -157,11 +157,21 @@ class RowLengths(Sequence):
         k = bisect.bisect_right(self.offsets, i) - 1
         return self._part(k)[1][i - self.offsets[k]]
 
-    def sides(self) -> list[int | list[int]]:
-        """Per row in order: its subwords, or a pairs row's per side (padding counts each)."""
-        out: list[int | list[int]] = []
+    def as_array(self) -> array:
+        """Every row's length in order, as one C array (the parts' arrays joined)."""
+        out = array("i")
         for k in range(len(self.parts)):
-            _, lengths, sides = self._part(k)
+            out.extend(self._part(k)[1])
+        return out
+
+    def sides(self) -> list[int | list[int]]:
+        """Per row in order: its subwords, or a pairs row's per side (padding counts each).
+        Without pairs rows, the C array (no Python int per row, each epoch)."""
+        read = [self._part(k) for k in range(len(self.parts))]
+        if all(sides is None for _, _, sides in read):
+            return self.as_array()
+        out: list[int | list[int]] = []
+        for _, lengths, sides in read:
             out += list(lengths) if sides is None else sides
         return out
 
