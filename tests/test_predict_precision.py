@@ -59,6 +59,8 @@ def test_encode_takes_the_same_precision(model):
     np.testing.assert_allclose(b, a, atol=0.05)
 
 
-def test_a_bad_precision_is_refused():
+def test_a_bad_precision_is_refused(model):
     with pytest.raises(ValueError, match="auto, bf16 or fp32"):
         autocast(torch.device("cpu"), "fp16")
+    with pytest.raises(ValueError, match="auto, bf16 or fp32"):  # when built, not at predict
+        Predictor(model, precision="fp16")

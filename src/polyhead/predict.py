@@ -183,12 +183,12 @@ def encode(
     was_training = model.training
     model.eval()
     out = np.zeros((len(texts), model.hidden_size), dtype=np.float32)
+    device = _device(model)
     for idx in length_sorted_batches(texts, batch_size, progress, "embedding"):
         words = [split_words(texts[i], model.spec.words)[0] for i in idx]
         enc, owner = encode_words_batch(
             model.tokenizer, words, model.spec.max_length, DEFAULT_STRIDE
         )
-        device = _device(model)
         with autocast(device, precision):
             feats = model.features({k: v.to(device) for k, v in model_inputs(enc).items()})
         emb = feats["embedding"].float().cpu().numpy()
@@ -208,6 +208,7 @@ class Predictor:
         precision: Precision = "auto",
     ):
         self.model, self.batch_size, self.stride = model.eval(), batch_size, stride
+        autocast(torch.device("cpu"), precision)  # a bad precision fails here, not at predict
         self.precision = precision  # `autocast`: bf16 on CUDA unless asked otherwise
         # The HF tokenizer changes its own settings on each call: one thread uses it at a time.
         self.tokenizer = model.tokenizer
