@@ -36,12 +36,12 @@ seeded sequence (the last few are repeated so all processes step equally often).
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Iterator, Sequence
 
+import numpy as np
 from torch.utils.data import BatchSampler
 
-from polyhead.data.bucketing import bucketed
+from polyhead.data.bucketing import bucketed, epoch_rng
 
 SAMPLERS = ("proportional", "temperature", "round_robin")
 
@@ -143,49 +143,45 @@ class TaskBatchSampler(BatchSampler):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[list[int]]:
-        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        rng = epoch_rng(self.seed, self.epoch)
         batches = self._proportional(rng) if self.mode == "proportional" else self._drawn(rng)
         rank, world = self._replicas()
         n = len(self) * world
         while len(batches) < n:  # every process steps equally often
             batches += batches[: n - len(batches)]
         skip, self.skip = self.skip, 0
-        yield from batches[rank:n:world][skip:]
+        for batch in batches[rank:n:world][skip:]:
+            yield batch.tolist()  # Python ints for one batch at a time, not for the epoch
 
     # ---- the orders ----------------------------------------------------------------------
-    def _proportional(self, rng: random.Random) -> list[list[int]]:
+    def _proportional(self, rng: np.random.Generator) -> list[np.ndarray]:
         batches = []
         for s in range(len(self.sizes)):
             batches += self._cut(self._shuffled(s, rng), rng)
-        rng.shuffle(batches)
-        return batches
+        return [batches[i] for i in rng.permutation(len(batches))]
 
-    def _drawn(self, rng: random.Random) -> list[list[int]]:
+    def _drawn(self, rng: np.random.Generator) -> list[np.ndarray]:
         streams = [self._stream(s, rng) for s in range(len(self.sizes))]
         live = [s for s, n in enumerate(self.sizes) if n]
         if self.mode == "round_robin":
             order = [live[i % len(live)] for i in range(self.batches_per_epoch)]
         else:
-            order = rng.choices(
-                range(len(self.sizes)), self.probabilities, k=self.batches_per_epoch
-            )
+            order = rng.choice(len(self.sizes), size=self.batches_per_epoch, p=self.probabilities)
         return [next(streams[s]) for s in order]
 
-    def _stream(self, s: int, rng: random.Random) -> Iterator[list[int]]:
+    def _stream(self, s: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
         """Endless batches of source s: a fresh shuffle at the end of every pass."""
         while self.sizes[s]:
             yield from self._cut(self._shuffled(s, rng), rng)
 
-    def _cut(self, rows: list[int], rng: random.Random) -> list[list[int]]:
+    def _cut(self, rows: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         """Shuffled rows -> batches: by length with `lengths`, else plain slices."""
         if self.lengths is not None:
             return bucketed(rows, self.lengths, self.batch_size, rng)
         return [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
 
-    def _shuffled(self, s: int, rng: random.Random) -> list[int]:
-        rows = list(range(self.offsets[s], self.offsets[s] + self.sizes[s]))
-        rng.shuffle(rows)
-        return rows
+    def _shuffled(self, s: int, rng: np.random.Generator) -> np.ndarray:
+        return self.offsets[s] + rng.permutation(self.sizes[s])
 
     def describe(self, names: list[str]) -> str:
         share = ", ".join(f"{n} {p:.0%}" for n, p in zip(names, self.probabilities, strict=True))
@@ -233,18 +229,16 @@ class LengthBucketSampler(BatchSampler):
         """Lightning calls this at every epoch start: each epoch gets its own order."""
         self.epoch = epoch
 
-    def global_batches(self) -> list[list[int]]:
+    def global_batches(self) -> list[np.ndarray]:
         """This epoch's batches of all processes together (a pure function of seed, epoch)."""
-        rng = random.Random(self.seed * 1_000_003 + self.epoch)
-        rows = list(range(len(self.lengths)))
-        rng.shuffle(rows)
-        return bucketed(rows, self.lengths, self.batch_size, rng)
+        rng = epoch_rng(self.seed, self.epoch)
+        return bucketed(rng.permutation(len(self.lengths)), self.lengths, self.batch_size, rng)
 
     def __iter__(self) -> Iterator[list[int]]:
         rank, world = replicas(self._rank, self._world)
         batches = self.global_batches()
         skip, self.skip = self.skip, 0
+        first = batches[0].tolist()
         for batch in batches[skip:]:
-            first = batches[0]
-            filled = batch + [first[i % len(first)] for i in range(-len(batch) % world)]
+            filled = batch.tolist() + [first[i % len(first)] for i in range(-len(batch) % world)]
             yield filled[rank::world]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 
 from polyhead.data.bucketing import POOL, bucketed
@@ -28,7 +29,7 @@ def plain_batches(n: int, seed: int) -> list[list[int]]:
 def test_bucketed_batches_hold_every_row_once_and_pad_far_less():
     rows = list(range(len(LENGTHS)))
     random.Random(1).shuffle(rows)
-    batches = bucketed(rows, LENGTHS, BATCH, random.Random(1))
+    batches = bucketed(rows, LENGTHS, BATCH, np.random.default_rng(1))
     assert sorted(i for b in batches for i in b) == list(range(len(LENGTHS)))
     assert len(batches) == math.ceil(len(LENGTHS) / BATCH)
     assert sum(len(b) < BATCH for b in batches) <= 1  # only the last pool's last batch
@@ -43,7 +44,7 @@ def test_bucketed_batches_hold_every_row_once_and_pad_far_less():
 
 def test_batches_are_shuffled_not_sorted():
     rows = list(range(len(LENGTHS)))
-    batches = bucketed(rows, LENGTHS, BATCH, random.Random(2))
+    batches = bucketed(rows, LENGTHS, BATCH, np.random.default_rng(2))
     widths = [max(LENGTHS[i] for i in b) for b in batches]
     assert widths != sorted(widths) and widths != sorted(widths, reverse=True)
     # a pool is POOL batches: rows sort only within their pool of POOL * BATCH rows
