@@ -38,6 +38,7 @@ def main(argv=None) -> None:
         ["--max-train", str(args.max_train), "--max-dev", str(args.max_dev), "--out", args.out,
          "--seeds", str(args.seed)]
     )  # fmt: skip
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     source = massive.subset_files(Path(args.out), targs, args.seed)
     rows = {}
     for epochs in args.epochs:
