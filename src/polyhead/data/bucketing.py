@@ -26,7 +26,7 @@ def epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     """The generator of one epoch's order: a pure function of (seed, epoch). numpy, not
     `random.Random`: a Python shuffle of a million row indices took a second and kept a
     Python int per row until the epoch ended."""
-    return np.random.default_rng([seed % 2**63, epoch])
+    return np.random.default_rng([seed, epoch])  # seed: 0 .. 2**32 - 1 (TrainerConfig)
 
 
 def bucketed(

@@ -330,7 +330,7 @@ def _carve_dev(splits: dict[str, list[Example]], src: DataSource, seed: int) -> 
         return
     # row indices, not examples: Arrow splits and lists get the same split. numpy: a Python
     # shuffle of a million indices took a second and a Python int per row
-    order = np.random.default_rng(seed % 2**63).permutation(len(train))
+    order = np.random.default_rng(seed).permutation(len(train))
     n_dev = max(1, int(len(train) * fraction))
     dev, rest = np.sort(order[:n_dev]), np.sort(order[n_dev:])
     splits["dev"], splits["train"] = _take(train, dev), _take(train, rest)
