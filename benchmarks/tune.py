@@ -19,6 +19,8 @@ accuracy, mean over seeds. The script prints the table and whether each target i
 sizes it ran; the tune directory (study.db, report.html, every trial) stays under `--out`.
 
     .venv/bin/python benchmarks/tune.py --trials 20 --seeds 42 43 44          # full data
+    .venv/bin/python benchmarks/tune.py --max-train 2000 --max-dev 500 --trials 10 \\
+        --retrain-train 0 --retrain-dev 0 --seeds 42         # tune on a subset, judge at full
     .venv/bin/python benchmarks/tune.py --max-train 64 --max-dev 32 --max-test 32 \\
         --trials 3 --space '{trainer.epochs: {choices: [1]}}' --epochs 1 --seeds 42 43 44
 """
@@ -61,6 +63,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--out", default="runs/bench-tune-massive", help="tune dir (resumable)")
+    p.add_argument(
+        "--retrain-train",
+        type=int,
+        default=None,
+        help="retrain / compare on this many training examples (0: all; default: "
+        "the tune's --max-train). A tune on a subset, judged at full size.",
+    )
+    p.add_argument("--retrain-dev", type=int, default=None, help="as --retrain-train, for dev")
+    p.add_argument(
+        "--systems",
+        nargs="+",
+        default=list(SYSTEMS),
+        choices=SYSTEMS,
+        help="what to retrain (several processes can share one --json by parts)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--json", default="tune.json", help="file name under benchmarks/results/")
     return p.parse_args(argv)
@@ -100,7 +117,30 @@ def test_metrics(cfg: RunConfig) -> dict:
         "slot_f1": test["slots"]["f1"],
         "frame_accuracy": test["frame_accuracy"],
         "fit_s": result.train_seconds,
+        "epochs_run": result.plan.epochs,  # `auto` resolved
+        "best_epoch": result.best_epoch,
     }
+
+
+def retrain_source(args, out: Path, source: dict) -> dict:
+    """The data the systems are retrained and compared on: the tune's own subset, or (with
+    --retrain-train / --retrain-dev) another seeded subset or all of it, under OUT/retrain."""
+    if args.retrain_train is None and args.retrain_dev is None:
+        return source
+    sizes = argparse.Namespace(
+        max_train=args.max_train if args.retrain_train is None else args.retrain_train or None,
+        max_dev=args.max_dev if args.retrain_dev is None else args.retrain_dev or None,
+        max_test=args.max_test,
+    )
+    folder = out / "retrain"
+    folder.mkdir(exist_ok=True)
+    return massive.subset_files(folder, sizes, args.seeds[0])
+
+
+def with_source(cfg: RunConfig, source: dict) -> RunConfig:
+    raw = cfg.model_dump()
+    raw["data"] = {**raw["data"], **source}
+    return validate_config(raw)
 
 
 def with_seed(cfg: RunConfig, seed: int) -> RunConfig:
@@ -170,15 +210,20 @@ def main(argv=None) -> None:
     print(f"tune: {info['tune']}", flush=True)
     if tuned.report.best_config is None:
         sys.exit("no trial completed: nothing to retrain")
-    best = load_config(tuned.report.best_config)
+    source = retrain_source(args, out, source)
+    best = with_source(load_config(tuned.report.best_config), source)
     default = base_config(args, source)
     splits = load_splits(default.source("intent"), args.seeds[0])
+    info["retrain_sizes"] = {split: len(rows) for split, rows in splits.items()}
     per_seed: dict = {}
     for seed in args.seeds:
         row = per_seed.setdefault(seed, {})
-        row["polyhead-tuned"] = test_metrics(with_seed(best, seed))
-        row["polyhead-default"] = test_metrics(with_seed(default, seed))
-        row["baseline"] = massive.run_baseline(splits, baseline_args(args), seed)
+        if "polyhead-tuned" in args.systems:
+            row["polyhead-tuned"] = test_metrics(with_seed(best, seed))
+        if "polyhead-default" in args.systems:
+            row["polyhead-default"] = test_metrics(with_seed(default, seed))
+        if "baseline" in args.systems:
+            row["baseline"] = massive.run_baseline(splits, baseline_args(args), seed)
         print(f"[seed {seed}] {row}", flush=True)
         write_json(args.json, {**info, "per_seed": per_seed})
     summary = summarise(per_seed)

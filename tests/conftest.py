@@ -132,6 +132,7 @@ TRAINING_MODULES = {
     "tests/data/sampling/test_two_sources.py",
     "tests/engine/test_frozen_weights_io.py",
     "tests/engine/test_resume.py",
+    "tests/engine/test_auto_epochs.py",
     "tests/engine/test_strategies.py",
     "tests/engine/test_training.py",
     "tests/engine/guard/test_guard.py",

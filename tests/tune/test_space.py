@@ -136,3 +136,16 @@ def test_unset_tune_section_validates_as_before(tiny_bert):
     raw = tune_raw(tiny_bert)
     del raw["tune"]
     assert validate_config(raw).tune.space == {}
+
+
+def test_auto_epochs_is_searched_as_numbers(tiny_bert):
+    # `trainer.epochs: auto` (the default) resolves only with the data: the default range
+    # spans its floor up to 4x it, and a range over this int-or-keyword field is accepted
+    raw = tune_raw(tiny_bert, {"trainer.epochs": {"low": 1, "high": 2}})
+    raw["trainer"]["epochs"] = "auto"
+    cfg = validate_config(raw)
+    check_space(cfg, n_layers=2)
+    space = default_space(cfg, "full", n_layers=2)["trainer.epochs"]
+    assert (space.low, space.high) == (2, 12)
+    params = suggest(optuna.create_study().ask(), cfg, n_layers=2)
+    assert params["trainer.epochs"] in (1, 2)

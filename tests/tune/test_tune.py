@@ -160,8 +160,22 @@ def test_a_trial_below_the_median_is_pruned_and_the_tune_goes_on(tune_cfg, tmp_p
 def test_a_different_config_in_the_same_directory_is_refused(tune_cfg, tmp_path):
     open_study(tune_cfg(), tmp_path)
     other = tune_cfg({"plan.head_lr": {"low": 1e-3, "high": 1e-2}})
-    with pytest.raises(PolyheadError, match=r"another config \(differs in: tune\)"):
+    with pytest.raises(PolyheadError, match=r"another config \(differs in: tune\.space\.plan"):
         open_study(other, tmp_path)
+
+
+def test_a_study_from_before_a_new_config_field_still_resumes(tune_cfg, tmp_path):
+    # a study begun by an older polyhead has no `trainer.auto_steps` in its saved config:
+    # the field's default is no change, as for a resumed run
+    study = open_study(tune_cfg(), tmp_path)
+    saved = study.user_attrs["config"]
+    del saved["trainer"]["auto_steps"]
+    study.set_user_attr("config", saved)
+    open_study(tune_cfg(), tmp_path)
+    changed = tune_cfg()
+    changed.trainer.auto_steps = 5
+    with pytest.raises(PolyheadError, match=r"differs in: trainer\.auto_steps"):
+        open_study(changed, tmp_path)
 
 
 def test_timeout_stops_before_the_next_trial(tune_cfg, tmp_path):

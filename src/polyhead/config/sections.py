@@ -143,7 +143,8 @@ class PlanConfig(_Strict):
 
 
 class TrainerConfig(_Strict):
-    epochs: int = Field(3, ge=1)
+    epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # engine.auto_epochs
+    auto_steps: int = Field(600, ge=1, description="epochs: auto -> about this many steps")
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(128, ge=1)
     seed: int = Field(42, ge=0, le=2**32 - 1, description="numpy's range: 0 to 2**32 - 1")

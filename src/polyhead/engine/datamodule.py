@@ -6,6 +6,7 @@ in checkpoints for exact resume."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import Counter
 from functools import partial
@@ -176,6 +177,14 @@ class MultiTaskDataModule(pl.LightningDataModule):
         names = ["+".join(s.tasks) for s in self.sources] + [p.task for p in self.pair_sources]
         log.info("%s", sampler.describe(names))
         return DataLoader(RowDataset(rows), batch_sampler=sampler, **self._loader_options())
+
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps in one training epoch (global batches: the same on any number of
+        processes, since trainer.batch_size is the global batch)."""
+        sizes, batch = [len(rows) for rows in self.train_parts()], self.cfg.trainer.batch_size
+        if self._per_source():
+            return sum(math.ceil(n / batch) for n in sizes)
+        return math.ceil(sum(sizes) / batch)
 
     def _per_source(self) -> bool:
         """Batches of one source each (the task sampler), or of all rows together."""

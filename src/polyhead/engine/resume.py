@@ -70,6 +70,7 @@ def resume_point(run_dir: Path, cfg: RunConfig, allow_changes: bool = False) -> 
     if not saved_path.exists():
         raise PolyheadError(f"{run_dir}: nothing to resume (no config.yaml: not a polyhead run)")
     saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
+    _keep_resolved_epochs(saved, cfg)
     diff = config_diff(saved, cfg)
     allowed = {k: v for k, v in diff.items() if _inert(k) or (allow_changes and k == EPOCHS)}
     refused = {k: v for k, v in diff.items() if k not in allowed}
@@ -84,6 +85,13 @@ def resume_point(run_dir: Path, cfg: RunConfig, allow_changes: bool = False) -> 
     if EPOCHS in allowed:
         _check_epochs_left(ckpt, cfg.trainer.epochs)
     return ResumePoint(str(ckpt), allowed)
+
+
+def _keep_resolved_epochs(saved: dict, cfg: RunConfig) -> None:
+    """`epochs: auto` resolves from the same data to the number the run saved: resume with it."""
+    old = (saved.get("trainer") or {}).get("epochs")
+    if cfg.trainer.epochs == "auto" and isinstance(old, int) and old >= 1:
+        cfg.trainer.epochs = old
 
 
 def config_diff(saved: dict, cfg: RunConfig) -> dict[str, tuple]:

@@ -17,6 +17,7 @@ import lightning.pytorch as pl
 
 from polyhead.card import render_run_card
 from polyhead.config import RunConfig
+from polyhead.engine.auto_epochs import resolve_epochs
 from polyhead.engine.callbacks import BestArtifactCallback, TrainClock
 from polyhead.engine.checkpoint_io import remove_stale_temporaries
 from polyhead.engine.compiled import compile_model
@@ -68,6 +69,7 @@ def prepare(cfg: RunConfig):
     tokenizer = load_tokenizer_for(cfg.model.backbone, cfg.model.trust_remote_code)
     data = MultiTaskDataModule(cfg, tokenizer)
     check_pairing(cfg, data.sources)
+    resolve_epochs(cfg, data)  # `epochs: auto` needs the training rows counted
     labels = {task: ls.names for task, ls in data.label_sets.items()}
     model = MultiTaskModel(cfg.to_spec(labels, _class_weights(cfg, data), data.train_words()))
     standardise_targets(model, data)  # regression heads; before a continued run's heads load

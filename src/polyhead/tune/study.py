@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 from optuna.trial import FrozenTrial, TrialState
 
 from polyhead.config import RunConfig
+from polyhead.engine.resume import config_diff
 from polyhead.errors import PolyheadError
 
 log = logging.getLogger("polyhead")
@@ -65,10 +66,14 @@ def open_study(cfg: RunConfig, out: Path) -> optuna.Study:
         load_if_exists=True,
     )
     saved, now = study.user_attrs.get("config"), _fingerprint(cfg)
+    changed = []
     if saved is None:
         study.set_user_attr("config", now)
     elif saved != now:
-        changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+        # compared as a resume compares (both sides validated): a field polyhead added since
+        # the study began gets its default on both sides and is no change
+        changed = list(config_diff(saved, cfg))
+    if saved is not None and changed:
         raise PolyheadError(
             f"{out}: holds a study of another config (differs in: {', '.join(changed)}); "
             "re-run with the same config or use another --out"
