@@ -89,6 +89,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="one preserve: [embedding] run for each preserve_embedding_weight",
     )
     p.add_argument("--guard-seeds", type=int, default=1, help="seeds 42, 43, ... per setting")
+    p.add_argument(
+        "--guard-only",
+        choices=["plain", "preserve"],
+        default=None,
+        help="guard: only the plain run or only the preserve runs (two processes sharing "
+        "--work; a last run without it collects both from the cache)",
+    )
     p.add_argument("--shots", type=int, nargs="+", default=[8, 16])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--banking-test", type=int, default=0, help="test utterances per class (0: all)")
@@ -318,11 +325,12 @@ def mean_sd(values: list[float]) -> str:
 
 def part_guard(args, work: Path, sts_dev, baseline: float) -> dict:
     seeds = [42 + i for i in range(args.guard_seeds)]
-    runs = [
-        guard_run(args, work, sts_dev, baseline, weight, seed)
-        for weight in [None, *args.preserve_weights]
-        for seed in seeds
-    ]
+    weights = {"plain": [None], "preserve": args.preserve_weights}.get(
+        args.guard_only, [None, *args.preserve_weights]
+    )
+    runs = [guard_run(args, work, sts_dev, baseline, w, seed) for w in weights for seed in seeds]
+    if args.guard_only:
+        return {"runs": runs}  # one side: the collecting run summarises
     plain = {r["seed"]: r for r in runs if r["setting"] == "plain"}
     summary = []
     for setting in dict.fromkeys(r["setting"] for r in runs):
