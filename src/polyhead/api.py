@@ -196,7 +196,9 @@ def build_config(
     Python and overrides applied. Override keys are dotted (`"trainer.epochs"`) or use `__`
     (`trainer__epochs=2`); a dict value merges into its section."""
     if isinstance(config, RunConfig) and data is None and not columns and not overrides:
-        return config
+        # a copy of the section a run changes (`epochs: auto` -> a number): the caller's
+        # config stays as given, to reuse on other data
+        return config.model_copy(update={"trainer": config.trainer.model_copy()})
     raw = _raw(config)
     for key, value in (overrides or {}).items():
         _merge(raw, key.replace("__", "."), value)

@@ -69,3 +69,12 @@ def test_auto_run_records_its_number_and_resumes_with_auto(bert4, tmp_path):
     assert again.trainer.epochs == 4 and point.changed == {}
     with pytest.raises(PolyheadError, match="trainer.epochs 4 -> 5"):
         resume_point(run_dir, run_config(bert4, train=32, trainer={"epochs": 5}))
+
+
+def test_the_callers_config_object_keeps_auto(bert4):
+    # the Python API resolves on a copy: the same RunConfig can be reused on other data
+    import polyhead
+
+    cfg = run_config(bert4, train=40, trainer={"epochs": "auto", "auto_steps": 22})
+    assert polyhead.training_plan(cfg).epochs == 5
+    assert cfg.trainer.epochs == "auto"
