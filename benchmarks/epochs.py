@@ -10,7 +10,9 @@ file and a seeded 10 % dev carve), `--max-train` training examples (0: all).
     PYTHONPATH=$PWD/src .venv/bin/python benchmarks/epochs.py --max-train 2000 --max-dev 500 \\
         --epochs 10 6 --seed 42 --threads 1 --out /tmp/t18/tune
     PYTHONPATH=$PWD/src .venv/bin/python benchmarks/epochs.py --dataset wnut --max-train 0 \\
-        --epochs 3 auto --threads 1 --json epochs-wnut.json
+        --max-dev 0 --epochs 3 auto --threads 1 --json epochs-wnut.json
+    # the same with other plan settings (e.g. the MASSIVE tune's learning rates)
+    ... --plan '{head_lr: 8.0e-3, backbone_lr: 2.0e-4, layer_decay: 0.85, warmup_ratio: 0.2}'
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import argparse
 import sys
 import tempfile
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import massive  # noqa: E402
@@ -43,6 +47,7 @@ def single_task(args, epochs) -> dict:
         "model": {"backbone": "minilm", "max_length": 64},
         "tasks": {task: multidata.sources(sizes)[task]},
         "trainer": {"progress": False, "epochs": epochs, "seed": args.seed},
+        "plan": yaml.safe_load(args.plan) or {},
     }
     with tempfile.TemporaryDirectory(prefix="polyhead-epochs-") as run_dir:
         result = train(validate_config(raw), Path(run_dir) / "run")
@@ -59,6 +64,7 @@ def main(argv=None) -> None:
     p.add_argument("--max-dev", type=int, default=500, help="0: every dev example")
     p.add_argument("--epochs", type=epochs_value, nargs="+", default=[3, 6, 10])
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--plan", default="{}", help="YAML mapping merged into every run's plan")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default="runs/bench-tune-massive", help="tune.py's --out: same subset")
     p.add_argument("--json", default="epochs-massive.json")
@@ -78,7 +84,9 @@ def main(argv=None) -> None:
     for epochs in args.epochs:
         if args.dataset == "massive":
             trainer = {"progress": False, "epochs": epochs, "seed": args.seed}
-            rows[epochs] = tune.test_metrics(tune.base_config(targs, source, trainer=trainer))
+            plan = yaml.safe_load(args.plan) or {}
+            cfg = tune.base_config(targs, source, trainer=trainer, plan=plan)
+            rows[epochs] = tune.test_metrics(cfg)
         else:
             rows[epochs] = single_task(args, epochs)
         print(epochs, rows[epochs], flush=True)
