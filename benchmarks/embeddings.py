@@ -290,7 +290,14 @@ def guard_run(args, work: Path, sts_dev, baseline: float, weight: float | None, 
         "model": {"backbone": MINILM, "max_length": 64},
         "data": massive_data(args),
         "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
-        "plan": {"strategy": "full", "head_lr": 1e-3, "backbone_lr": 1e-4},
+        # the settings the recorded sweeps ran with (plan defaults changed in issue 18)
+        "plan": {
+            "strategy": "full",
+            "head_lr": 1e-3,
+            "backbone_lr": 1e-4,
+            "layer_decay": 1.0,
+            "warmup_ratio": 0.06,
+        },
         "trainer": trainer,
     }
     setting = "plain" if weight is None else f"preserve-w{weight:g}"

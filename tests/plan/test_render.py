@@ -12,7 +12,10 @@ from tests.plan.conftest import plan_for
 
 
 def _gradual(model):
-    return plan_for(model, 5, strategy="gradual", unfreeze_every=2, frozen_heads=["slots"])
+    return plan_for(
+        model, 5, strategy="gradual", unfreeze_every=2, frozen_heads=["slots"],
+        backbone_lr=5e-5, layer_decay=1.0,
+    )  # fmt: skip
 
 
 def test_table_has_one_column_per_phase(model):

@@ -1,7 +1,7 @@
 """`trainer.epochs: auto`: the number of epochs from the training set's size.
 
 A fixed epoch count under-trains small sets: 2,000 MASSIVE utterances at batch 32 are 63
-steps an epoch, and the defaults went from slot F1 0.433 at 3 epochs to 0.622 at 10
+steps an epoch, and the then-default lrs went from slot F1 0.433 at 3 epochs to 0.622 at 10
 (benchmarks/epochs.py, BENCHMARKS.md). `auto` asks for about `trainer.auto_steps` (600)
 optimizer steps, never fewer than 3 epochs (a large set keeps the old default: full MASSIVE's
 360 steps an epoch give 3) nor more than 20 (early stopping ends a run that stops improving).
