@@ -78,6 +78,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=SYSTEMS,
         help="what to retrain (several processes can share one --json by parts)",
     )
+    p.add_argument(
+        "--retrain-seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="seeds to retrain with (default: --seeds; the first of --seeds still "
+        "draws the subsets and seeds the tune)",
+    )
+    p.add_argument(
+        "--tune-plan",
+        default="{}",
+        help="YAML merged into the tune config's plan: resume a study begun under "
+        "other plan defaults (the seventh session's: head_lr 1e-3, backbone_lr 5e-5,"
+        " layer_decay 1.0, warmup_ratio 0.06)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--json", default="tune.json", help="file name under benchmarks/results/")
     return p.parse_args(argv)
@@ -102,7 +117,7 @@ def tune_config(args, source: dict) -> RunConfig:
     return base_config(
         args,
         source,
-        plan={"strategy": args.strategy},
+        plan={"strategy": args.strategy, **(yaml.safe_load(args.tune_plan) or {})},
         trainer={"progress": False, "epochs": args.epochs, "seed": args.seeds[0]},
         tune={"space": space},
     )
@@ -216,7 +231,7 @@ def main(argv=None) -> None:
     splits = load_splits(default.source("intent"), args.seeds[0])
     info["retrain_sizes"] = {split: len(rows) for split, rows in splits.items()}
     per_seed: dict = {}
-    for seed in args.seeds:
+    for seed in args.retrain_seeds or args.seeds:
         row = per_seed.setdefault(seed, {})
         if "polyhead-tuned" in args.systems:
             row["polyhead-tuned"] = test_metrics(with_seed(best, seed))
