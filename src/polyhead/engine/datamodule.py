@@ -181,10 +181,10 @@ class MultiTaskDataModule(pl.LightningDataModule):
     def steps_per_epoch(self) -> int:
         """Optimizer steps in one training epoch (global batches: the same on any number of
         processes, since trainer.batch_size is the global batch)."""
-        sizes, batch = [len(rows) for rows in self.train_parts()], self.cfg.trainer.batch_size
         if self._per_source():
-            return sum(math.ceil(n / batch) for n in sizes)
-        return math.ceil(sum(sizes) / batch)
+            return self.task_sampler().batches_per_epoch
+        rows = sum(len(part) for part in self.train_parts())
+        return math.ceil(rows / self.cfg.trainer.batch_size)
 
     def _per_source(self) -> bool:
         """Batches of one source each (the task sampler), or of all rows together."""

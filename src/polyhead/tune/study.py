@@ -65,15 +65,12 @@ def open_study(cfg: RunConfig, out: Path) -> optuna.Study:
         direction="maximize",
         load_if_exists=True,
     )
-    saved, now = study.user_attrs.get("config"), _fingerprint(cfg)
-    changed = []
+    # Compared as a resume compares (both sides validated): a field polyhead added since the
+    # study began gets its default on both sides and is no change.
+    saved = study.user_attrs.get("config")
     if saved is None:
-        study.set_user_attr("config", now)
-    elif saved != now:
-        # compared as a resume compares (both sides validated): a field polyhead added since
-        # the study began gets its default on both sides and is no change
-        changed = list(config_diff(saved, cfg))
-    if saved is not None and changed:
+        study.set_user_attr("config", _fingerprint(cfg))
+    elif changed := list(config_diff(saved, cfg)):
         raise PolyheadError(
             f"{out}: holds a study of another config (differs in: {', '.join(changed)}); "
             "re-run with the same config or use another --out"
