@@ -90,6 +90,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--guard-seeds", type=int, default=1, help="seeds 42, 43, ... per setting")
     p.add_argument(
+        "--guard-plan",
+        choices=["recorded", "today"],
+        default="recorded",
+        help="recorded: the plan the recorded sweeps ran with (head lr 1e-3, backbone 1e-4, "
+        "no layer decay, warmup 0.06); today: the current plan defaults (issue 18's)",
+    )
+    p.add_argument(
         "--guard-only",
         choices=["plain", "preserve"],
         default=None,
@@ -290,18 +297,21 @@ def guard_run(args, work: Path, sts_dev, baseline: float, weight: float | None, 
         "model": {"backbone": MINILM, "max_length": 64},
         "data": massive_data(args),
         "tasks": {"intent": {"kind": "sentence"}, "slots": {"kind": "token"}},
-        # the settings the recorded sweeps ran with (plan defaults changed in issue 18)
-        "plan": {
-            "strategy": "full",
+        "plan": {"strategy": "full"},
+        "trainer": trainer,
+    }
+    if args.guard_plan == "recorded":  # the recorded sweeps' settings (issue 18 changed these)
+        config["plan"] |= {
             "head_lr": 1e-3,
             "backbone_lr": 1e-4,
             "layer_decay": 1.0,
             "warmup_ratio": 0.06,
-        },
-        "trainer": trainer,
-    }
+        }
     setting = "plain" if weight is None else f"preserve-w{weight:g}"
-    name = f"guard-{args.massive}-n{args.massive_train}-e{args.massive_epochs}-{setting}-s{seed}"
+    plan = "" if args.guard_plan == "recorded" else "-today"
+    name = (
+        f"guard-{args.massive}-n{args.massive_train}-e{args.massive_epochs}{plan}-{setting}-s{seed}"
+    )
 
     def make():
         run = polyhead.train(config, out=work / name, show_plan=False)

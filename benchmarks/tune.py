@@ -190,12 +190,8 @@ def summarise(per_seed: dict) -> dict:
     return summary
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+def quiet_logs() -> None:
+    """polyhead's INFO lines (the tune's trials) without Lightning's and transformers'."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -203,6 +199,15 @@ def main(argv=None) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    quiet_logs()
     info = {"machine": machine(), "args": vars(args)}
     info["versions"] = versions("polyhead", "torch", "transformers", "lightning", "optuna")
     out = Path(args.out)
