@@ -1,4 +1,4 @@
-"""The run configuration: typed sections (`sections`) and reading them from YAML with dotted
+"""The run configuration: typed sections (`sections`, `plan`) and reading them from YAML with dotted
 overrides (`loading`). Import names from here."""
 
 from polyhead.config.loading import (
@@ -8,20 +8,17 @@ from polyhead.config.loading import (
     set_dotted,
     validate_config,
 )
+from polyhead.config.plan import STRATEGIES, LoraSettings, PlanConfig, StrategyName
 from polyhead.config.sections import (
-    STRATEGIES,
     TRACKER_PACKAGES,
     CacheConfig,
     ClassifierConfig,
     CompareConfig,
     FeaturesConfig,
     LoggerName,
-    LoraSettings,
     ModelConfig,
     ParamRange,
-    PlanConfig,
     RunConfig,
-    StrategyName,
     TaskConfig,
     TrainerConfig,
     TuneConfig,

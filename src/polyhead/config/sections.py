@@ -7,10 +7,12 @@ import importlib.util
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from polyhead.config.base import Strict as _Strict
+from polyhead.config.plan import PlanConfig, StrategyName
 from polyhead.data.context import check_document_context
 from polyhead.data.sources import DataSource
 from polyhead.data.words import detect_words_mode, split_off_punctuation, word_counts
@@ -31,19 +33,10 @@ from polyhead.model.spec import (
 
 log = logging.getLogger("polyhead")
 
-# The training strategies (polyhead.plan.strategies has one function for each name).
-StrategyName = Literal[
-    "frozen", "heads", "freeze-head", "top-k", "full", "gradual", "custom", "lora"
-]
-STRATEGIES: tuple[str, ...] = get_args(StrategyName)
 # Experiment trackers, as Lightning loggers (polyhead.engine.trackers builds them).
 LoggerName = Literal["csv", "tensorboard", "mlflow", "wandb"]
 # The optional ones: the module to find and what to install.
 TRACKER_PACKAGES = {"mlflow": "mlflow", "wandb": "wandb"}
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class TaskConfig(TaskSettings, EmbeddingSettings):
@@ -102,44 +95,6 @@ class ModelConfig(ModelSettings):
         description="re-initialise the top n backbone layers before training: often helps "
         "small datasets, whose top pretrained layers are specialised to pretraining",
     )
-
-
-class LoraSettings(_Strict):
-    """PEFT LoRA adapters for `strategy: lora`; target_modules None: the family's default."""
-
-    r: int = Field(8, ge=1)
-    alpha: float = Field(16.0, gt=0.0)
-    dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] | None = None
-
-
-class PlanConfig(_Strict):
-    strategy: StrategyName = "full"
-    # tuned on MASSIVE, checked on BANKING77 and WNUT-17 (BENCHMARKS.md "Tuning"; issue 18)
-    head_lr: float = Field(8e-3, gt=0.0)
-    backbone_lr: float = Field(2e-4, gt=0.0)
-    layer_decay: float = Field(0.85, gt=0.0, le=1.0)
-    weight_decay: float = Field(0.01, ge=0.0)
-    warmup_ratio: float = Field(0.2, ge=0.0, lt=1.0)
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    k: int | None = Field(None, ge=0, description="top-k: number of top layers that train")
-    frozen_heads: list[str] = Field(default_factory=list)
-    frozen_groups: list[str] = Field(default_factory=list, description="custom strategy")
-    unfreeze_every: int = Field(1, ge=1, description="gradual: epochs between unfreeze steps")
-    unfreeze_at: list[int] = Field(default_factory=list, description="gradual: explicit epochs")
-    unfreeze_step: int = Field(1, ge=1, description="gradual: groups unfrozen per step")
-    unfreeze_floor: int = Field(0, ge=0, description="gradual: lowest depth (0=embeddings)")
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    lora_lr: float | None = Field(None, gt=0.0, description="lora: adapter LR (backbone_lr)")
-
-    @model_validator(mode="after")
-    def _strategy_needs(self) -> PlanConfig:
-        """The per-strategy rules, checked here only."""
-        if self.strategy == "freeze-head" and not self.frozen_heads:
-            raise ConfigError("plan.frozen_heads", "strategy freeze-head needs at least one head")
-        if self.strategy == "top-k" and self.k is None:
-            raise ConfigError("plan.k", "strategy top-k needs k (number of top layers to train)")
-        return self
 
 
 class TrainerConfig(_Strict):
