@@ -65,6 +65,12 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=epochs_value, nargs="+", default=[3, 6, 10])
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--plan", default="{}", help="YAML mapping merged into every run's plan")
+    p.add_argument(
+        "--tasks",
+        default="{}",
+        help="massive: YAML mapping of task entries that replace the defaults, e.g. "
+        "'{slots: {kind: token, crf: true}}'",
+    )
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default="runs/bench-tune-massive", help="tune.py's --out: same subset")
     p.add_argument("--json", default="epochs-massive.json")
@@ -85,7 +91,8 @@ def main(argv=None) -> None:
         if args.dataset == "massive":
             trainer = {"progress": False, "epochs": epochs, "seed": args.seed}
             plan = yaml.safe_load(args.plan) or {}
-            cfg = tune.base_config(targs, source, trainer=trainer, plan=plan)
+            tasks = yaml.safe_load(args.tasks) or {}
+            cfg = tune.base_config(targs, source, trainer=trainer, plan=plan, tasks=tasks)
             rows[epochs] = tune.test_metrics(cfg)
         else:
             rows[epochs] = single_task(args, epochs)
