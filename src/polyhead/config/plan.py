@@ -43,7 +43,8 @@ class PlanConfig(Strict):
     unfreeze_step: int = Field(1, ge=1, description="gradual: groups unfrozen per step")
     unfreeze_floor: int = Field(0, ge=0, description="gradual: lowest depth (0=embeddings)")
     lora: LoraSettings = Field(default_factory=LoraSettings)
-    lora_lr: float | None = Field(None, gt=0.0, description="lora: adapter LR (backbone_lr)")
+    # adapters start at zero and train few weights: 10x backbone_lr (BENCHMARKS "Ninth session")
+    lora_lr: float | None = Field(2e-3, gt=0.0, description="lora: adapter LR (null: backbone_lr)")
 
     @model_validator(mode="after")
     def _strategy_needs(self) -> PlanConfig:

@@ -72,8 +72,11 @@ def test_lora_trains_adapters_and_unfrozen_heads_only(tiny_backbones, family):
     assert plan.group("layer_0").start_epoch is None and plan.group("embeddings").lr == 0.0
 
 
-def test_adapter_lr_defaults_to_backbone_lr(tiny_bert):
-    plan = build_plan(make_model(tiny_bert), PlanConfig(strategy="lora", backbone_lr=7e-5), 1)
+def test_adapter_lr_is_its_own_default_and_null_means_backbone_lr(tiny_bert):
+    model = make_model(tiny_bert)
+    plan = build_plan(model, PlanConfig(strategy="lora", backbone_lr=7e-5), 1)
+    assert plan.group("lora:layer_0").lr == 2e-3  # tuned for adapters, not backbone_lr
+    plan = build_plan(model, PlanConfig(strategy="lora", backbone_lr=7e-5, lora_lr=None), 1)
     assert plan.group("lora:layer_0").lr == 7e-5
 
 
