@@ -28,6 +28,7 @@ sizes it ran; the tune directory (study.db, report.html, every trial) stays unde
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import sys
@@ -92,6 +93,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="YAML merged into the tune config's plan: resume a study begun under "
         "other plan defaults (the seventh session's: head_lr 1e-3, backbone_lr 5e-5,"
         " layer_decay 1.0, warmup_ratio 0.06)",
+    )
+    p.add_argument(
+        "--collect",
+        nargs="+",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="train nothing: the table over seeds from results files of separate runs "
+        "(tune.py's per_seed; an epochs.py file's `auto` row is polyhead-default for its "
+        "--seed and replaces a tune.py one: today's defaults)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--json", default="tune.json", help="file name under benchmarks/results/")
@@ -190,6 +200,29 @@ def summarise(per_seed: dict) -> dict:
     return summary
 
 
+def collect(paths: list[str]) -> dict:
+    """{seed: {system: metrics}} merged from results files (see --collect); epochs.py files
+    are applied last, so their polyhead-default wins whatever the order given."""
+    per_seed: dict = {}
+    files = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    for data in sorted(files, key=lambda d: "by_epochs" in d):
+        if "by_epochs" in data:  # benchmarks/epochs.py
+            row = per_seed.setdefault(int(data["args"]["seed"]), {})
+            row["polyhead-default"] = data["by_epochs"]["auto"]
+        else:
+            for seed, systems in data["per_seed"].items():
+                per_seed.setdefault(int(seed), {}).update(systems)
+    return per_seed
+
+
+def print_summary(summary: dict) -> None:
+    cols = ["system", *(c for m in METRICS for c in (m, f"{m}_std")), "fit_s"]
+    print(format_table([{"system": k, **v} for k, v in summary.items()], cols))
+    for key in (">= baseline", ">= polyhead-default"):
+        if key in summary.get("polyhead-tuned", {}):
+            print(f"tuned {key} on all three metrics: {summary['polyhead-tuned'][key]}")
+
+
 def quiet_logs() -> None:
     """polyhead's INFO lines (the tune's trials) without Lightning's and transformers'."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -203,6 +236,14 @@ def quiet_logs() -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.collect:
+        per_seed = collect(args.collect)
+        summary = summarise(per_seed)
+        print(f"seeds: {sorted(per_seed)}")
+        print_summary(summary)
+        path = write_json(args.json, {"args": vars(args), "per_seed": per_seed, "summary": summary})
+        print(f"wrote {path}")
+        return
     if args.threads:
         import torch
 
@@ -247,11 +288,7 @@ def main(argv=None) -> None:
         print(f"[seed {seed}] {row}", flush=True)
         write_json(args.json, {**info, "per_seed": per_seed})
     summary = summarise(per_seed)
-    cols = ["system", *(c for m in METRICS for c in (m, f"{m}_std")), "fit_s"]
-    print(format_table([{"system": k, **v} for k, v in summary.items()], cols))
-    for key in (">= baseline", ">= polyhead-default"):
-        if key in summary.get("polyhead-tuned", {}):
-            print(f"tuned {key} on all three metrics: {summary['polyhead-tuned'][key]}")
+    print_summary(summary)
     print(f"tuning wall time: {info['tune']['wall_s']:.1f} s ({info['tune']['counts']})")
     info.update(per_seed=per_seed, summary=summary)
     print(f"wrote {write_json(args.json, info)}")

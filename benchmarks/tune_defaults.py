@@ -15,7 +15,8 @@ The tune directory (study.db, report.html, every trial) stays under `--out`; a r
         --max-train 2000 --max-dev 500 --trials 10 --out /tmp/tune-heads --threads 1 \\
         --json tune-defaults-massive-heads.json
     # also --setting massive-lora, --setting banking-wnut (--max-train per source);
-    # --space '{plan.head_lr: {low: 1.0e-3, high: 5.0e-2, log: true}}' widens a range
+    # --space '{plan.head_lr: {low: 1.0e-3, high: 5.0e-2, log: true}}' widens a range;
+    # --trials-only writes a stopped tune's trials (same --setting / --out) without training
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import optuna
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,6 +39,7 @@ from common import format_table, machine, versions, write_json  # noqa: E402
 from polyhead.config import RunConfig, load_config, validate_config  # noqa: E402
 from polyhead.engine.train import train  # noqa: E402
 from polyhead.tune import run_tune  # noqa: E402
+from polyhead.tune.study import STUDY_NAME, storage_url  # noqa: E402
 
 SETTINGS = ("massive-heads", "massive-lora", "massive-full", "banking-wnut")
 
@@ -51,6 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--space", default="{}", help="YAML mapping merged into tune.space")
     p.add_argument("--seeds", type=int, nargs="+", default=[42], help="the first tunes")
     p.add_argument("--out", required=True, help="tune dir (resumable) and MASSIVE subsets")
+    p.add_argument(
+        "--trials-only",
+        action="store_true",
+        help="train nothing: write the trials of the study under --out as they stand "
+        "(a stopped tune; the study is read as it is, whatever today's defaults)",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     p.add_argument("--json", default="tune-defaults.json", help="file under benchmarks/results/")
     return p.parse_args(argv)
@@ -58,13 +67,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def setting_config(args, out: Path) -> RunConfig:
     """The setting's config with today's defaults: only data, tasks, backbone, strategy."""
-    dataset, strategy = args.setting.rsplit("-", 1) if args.setting != "banking-wnut" else (
-        "banking-wnut", "full")  # fmt: skip
-    if dataset == "massive":
-        targs = tune.parse_args(
-            ["--max-train", str(args.max_train or 0), "--max-dev", str(args.max_dev or 0),
-             "--out", str(out), "--seeds", str(args.seeds[0])]
-        )  # fmt: skip
+    if args.setting != "banking-wnut":
+        strategy = args.setting.removeprefix("massive-")
+        targs = tune.parse_args(["--out", str(out), "--seeds", str(args.seeds[0])])
         targs.max_train, targs.max_dev = args.max_train or None, args.max_dev or None
         source = massive.subset_files(out, targs, args.seeds[0])
         return tune.base_config(targs, source, plan={"strategy": strategy})
@@ -72,7 +77,7 @@ def setting_config(args, out: Path) -> RunConfig:
     raw = {
         "model": {"backbone": "minilm", "max_length": 64},
         "tasks": multidata.sources(sizes),  # intent: BANKING77, entities: WNUT-17
-        "plan": {"strategy": strategy},
+        "plan": {"strategy": "full"},
         "trainer": {"progress": False},
     }
     return validate_config(raw)
@@ -105,8 +110,23 @@ def test_scores(cfg: RunConfig) -> dict:
     return row
 
 
+def study_trials(out: Path) -> list[dict]:
+    """Every trial of the study under `out`: number, state, dev score, sampled values."""
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(out / "study"))
+    return [
+        {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
+        for t in study.trials
+    ]
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.trials_only:
+        trials = study_trials(Path(args.out))
+        for t in trials:
+            print(t["number"], t["state"], t["value"])
+        print(f"wrote {write_json(args.json, {'args': vars(args), 'trials': trials})}")
+        return
     if args.threads:
         import torch
 
