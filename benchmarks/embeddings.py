@@ -65,6 +65,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--sts-watch", action="store_true", help="also score STS-B dev after every epoch"
     )
     p.add_argument(
+        "--sts-loss",
+        choices=["cosent", "cosine"],
+        default="cosent",
+        help="sts: the embedding task's loss (cosine: MSE on the cosine, as "
+        "sentence-transformers' CosineSimilarityLoss)",
+    )
+    p.add_argument(
+        "--sts-plan",
+        choices=["recipe", "today"],
+        default="recipe",
+        help="sts: recipe = sentence-transformers' (--sts-lr, warmup 0.1, batch 16); today = "
+        "polyhead's plan and batch defaults (what a config that sets nothing gets)",
+    )
+    p.add_argument(
+        "--sts-seed", type=int, default=None, help="sts: trainer.seed (default: the config's)"
+    )
+    p.add_argument(
         "--sts-sides",
         nargs="+",
         default=["polyhead"],
@@ -90,6 +107,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--guard-seeds", type=int, default=1, help="seeds 42, 43, ... per setting")
     p.add_argument(
+        "--guard-first-seed", type=int, default=42, help="guard: the first of --guard-seeds"
+    )
+    p.add_argument(
         "--guard-plan",
         choices=["recorded", "today"],
         default="recorded",
@@ -97,8 +117,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         "no layer decay, warmup 0.06); today: the current plan defaults (issue 18's)",
     )
     p.add_argument(
+        "--guard-sts-task",
+        type=int,
+        default=0,
+        help="guard: also a run without preserve that co-trains an STS-B embedding task on "
+        "this many STS-B train pairs (0: none)",
+    )
+    p.add_argument(
         "--guard-only",
-        choices=["plain", "preserve"],
+        choices=["plain", "preserve", "sts"],
         default=None,
         help="guard: only the plain run or only the preserve runs (two processes sharing "
         "--work; a last run without it collects both from the cache)",
@@ -127,6 +154,13 @@ def sample(items: list, n: int, seed: int) -> list:
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def write_pairs(path: Path, pairs) -> Path:
+    """Scored pairs as polyhead's pairs JSONL."""
+    return write_jsonl(
+        path, [{"text": p.text, "text_pair": p.text_pair, "score": p.score} for p in pairs]
+    )
 
 
 def sts_score(model, pairs) -> float:
@@ -164,35 +198,47 @@ def watched(run) -> list[float]:
 # ---- (a) STS-B CoSENT ------------------------------------------------------------------------
 def part_sts(args, work: Path, sts_dev, baseline: float, dev_file: Path) -> list[dict]:
     train = sample(read_pairs(shared_data("stsb_en", "stsb-en-train.csv")), args.sts_train, 0)
-    train_file = write_jsonl(
-        work / "sts-train.jsonl",
-        [{"text": p.text, "text_pair": p.text_pair, "score": p.score} for p in train],
-    )
+    train_file = write_pairs(work / "sts-train.jsonl", train)
     rows = []
     for epochs in args.sts_epochs:
         config = {
             "model": {"backbone": MINILM, "max_length": 128},
             # dev: a seeded 10 % of the training pairs (model selection); STS-B dev stays unseen
             "tasks": {
-                "sts": {"kind": "embedding", "loss": "cosent", "data": {"train": str(train_file)}}
+                "sts": {
+                    "kind": "embedding",
+                    "loss": args.sts_loss,
+                    "data": {"train": str(train_file)},
+                }
             },
-            # sentence-transformers' STS recipe: lr 2e-5, warmup 10 %, batch 16. polyhead's
-            # default backbone_lr (5e-5) is set for heads that start from scratch.
+            # sentence-transformers' STS recipe: lr 2e-5, warmup 10 %, batch 16 (polyhead's
+            # defaults, --sts-plan today, were tuned for heads that start from scratch)
             "plan": {"strategy": "full", "backbone_lr": args.sts_lr, "warmup_ratio": 0.1},
             "trainer": {"epochs": epochs, "batch_size": 16, "patience": None, **QUIET},
         }
+        if args.sts_plan == "today":
+            config["plan"] = {"strategy": "full"}
+            del config["trainer"]["batch_size"]
         if args.sts_watch:
             config["trainer"]["watch_embedding"] = str(dev_file)
         name = f"sts-e{epochs}-lr{args.sts_lr:g}-n{len(train)}"
+        if args.sts_loss != "cosent":  # the recorded CoSENT rows' names unchanged
+            name += f"-{args.sts_loss}"
+        if args.sts_plan == "today":
+            name += "-today"
+        if args.sts_seed is not None:  # also draws the 10 % carve
+            config["trainer"]["seed"] = args.sts_seed
+            name += f"-s{args.sts_seed}"
 
         def make(config=config, name=name, epochs=epochs):
             run = polyhead.train(config, out=work / name, show_plan=False)
             after = sts_score(load_model(run), sts_dev)
             return {
-                "model": "minilm + CoSENT on STS-B train",
+                "model": f"minilm + {args.sts_loss} on STS-B train",
                 "train_pairs": len(train),
                 "epochs": epochs,
-                "backbone_lr": args.sts_lr,
+                "plan": args.sts_plan,
+                "backbone_lr": args.sts_lr if args.sts_plan == "recipe" else None,
                 "best_epoch": run.best_epoch,
                 "spearman_before": baseline,
                 "spearman_after": after,
@@ -211,16 +257,19 @@ def part_sts(args, work: Path, sts_dev, baseline: float, dev_file: Path) -> list
                 cached_row(
                     work,
                     st_name,
-                    partial(st_cosent, args, work / st_name, train_file, epochs, sts_dev, baseline),
+                    partial(
+                        st_reference, args, work / st_name, train_file, epochs, sts_dev, baseline
+                    ),
                 )
             )
             print(format_table(rows[-1:], list(rows[-1])), flush=True)
     return rows
 
 
-def st_cosent(args, out: Path, train_file: Path, epochs: int, sts_dev, baseline: float) -> dict:
-    """The reference: sentence-transformers' own trainer and CoSENTLoss on the very pairs the
-    polyhead run trains on (its seeded 10 % dev carve removed), same lr, warmup, batch."""
+def st_reference(args, out: Path, train_file: Path, epochs: int, sts_dev, baseline: float) -> dict:
+    """The reference: sentence-transformers' own trainer and its CoSENTLoss (or, for
+    `--sts-loss cosine`, CosineSimilarityLoss on scores / 5) on the very pairs the polyhead run
+    trains on (its seeded 10 % dev carve removed), same lr, warmup, batch, seed."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, losses
     from sentence_transformers.trainer import SentenceTransformerTrainer
@@ -230,15 +279,18 @@ def st_cosent(args, out: Path, train_file: Path, epochs: int, sts_dev, baseline:
     from polyhead.data.sources import DataSource
     from polyhead.engine.embedding_eval import pair_metrics
 
-    train = load_pair_splits(DataSource(train=str(train_file)), 42, "sts")["train"]
+    seed = 42 if args.sts_seed is None else args.sts_seed
+    train = load_pair_splits(DataSource(train=str(train_file)), seed, "sts")["train"]
+    cosine = args.sts_loss == "cosine"
     data = Dataset.from_dict(
         {
             "sentence1": [p.text for p in train],
             "sentence2": [p.text_pair for p in train],
-            "score": [p.score for p in train],
+            "score": [p.score / 5 if cosine else p.score for p in train],
         }
     )
     model = SentenceTransformer(MINILM, device="cpu")
+    loss = losses.CosineSimilarityLoss(model) if cosine else losses.CoSENTLoss(model)
     targs = SentenceTransformerTrainingArguments(
         output_dir=str(out),
         num_train_epochs=epochs,
@@ -246,14 +298,12 @@ def st_cosent(args, out: Path, train_file: Path, epochs: int, sts_dev, baseline:
         learning_rate=args.sts_lr,
         warmup_ratio=0.1,
         weight_decay=0.01,  # polyhead's default (the HF default is 0)
-        seed=42,
+        seed=seed,
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
     )
-    trainer = SentenceTransformerTrainer(
-        model=model, args=targs, train_dataset=data, loss=losses.CoSENTLoss(model)
-    )
+    trainer = SentenceTransformerTrainer(model=model, args=targs, train_dataset=data, loss=loss)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -261,7 +311,7 @@ def st_cosent(args, out: Path, train_file: Path, epochs: int, sts_dev, baseline:
     b = model.encode([p.text_pair for p in sts_dev], batch_size=64)
     after = 100 * pair_metrics(a, b, [p.score for p in sts_dev])["spearman"]
     return {
-        "model": "minilm + sentence-transformers CoSENTLoss (reference)",
+        "model": f"minilm + sentence-transformers {type(loss).__name__} (reference)",
         "train_pairs": len(train),
         "epochs": epochs,
         "backbone_lr": args.sts_lr,
@@ -287,11 +337,12 @@ def massive_data(args) -> dict:
     return data
 
 
-def guard_run(args, work: Path, sts_dev, baseline: float, weight: float | None, seed: int):
-    """One `full` run on MASSIVE; weight None: no preserve, else preserve: [embedding]."""
+def guard_run(args, work: Path, sts_dev, baseline: float, weight: float | str | None, seed: int):
+    """One `full` run on MASSIVE; weight None: no preserve, a number: preserve: [embedding]
+    at that weight, "sts": no preserve, an STS-B embedding task trained alongside."""
     # examples/massive_full.yaml's settings (today's README defaults for `full`)
     trainer = {"epochs": args.massive_epochs, "batch_size": 32, "seed": seed, **QUIET}
-    if weight is not None:
+    if isinstance(weight, float):
         trainer |= {"preserve": ["embedding"], "preserve_embedding_weight": weight}
     config = {
         "model": {"backbone": MINILM, "max_length": 64},
@@ -307,7 +358,14 @@ def guard_run(args, work: Path, sts_dev, baseline: float, weight: float | None, 
             "layer_decay": 1.0,
             "warmup_ratio": 0.06,
         }
-    setting = "plain" if weight is None else f"preserve-w{weight:g}"
+    setting = f"preserve-w{weight:g}" if isinstance(weight, float) else "plain"
+    if weight == "sts":  # hold the embedding by training it: STS-B pairs, the default loss
+        pairs = sample(
+            read_pairs(shared_data("stsb_en", "stsb-en-train.csv")), args.guard_sts_task, 0
+        )
+        sts_file = write_pairs(work / f"sts-train-{len(pairs)}.jsonl", pairs)
+        config["tasks"]["sts"] = {"kind": "embedding", "data": {"train": str(sts_file)}}
+        setting = f"sts-task-n{len(pairs)}"
     plan = "" if args.guard_plan == "recorded" else "-today"
     name = (
         f"guard-{args.massive}-n{args.massive_train}-e{args.massive_epochs}{plan}-{setting}-s{seed}"
@@ -341,9 +399,10 @@ def mean_sd(values: list[float]) -> str:
 
 
 def part_guard(args, work: Path, sts_dev, baseline: float) -> dict:
-    seeds = [42 + i for i in range(args.guard_seeds)]
-    weights = {"plain": [None], "preserve": args.preserve_weights}.get(
-        args.guard_only, [None, *args.preserve_weights]
+    seeds = [args.guard_first_seed + i for i in range(args.guard_seeds)]
+    sts = ["sts"] if args.guard_sts_task else []
+    weights = {"plain": [None], "preserve": args.preserve_weights, "sts": sts}.get(
+        args.guard_only, [None, *args.preserve_weights, *sts]
     )
     runs = [guard_run(args, work, sts_dev, baseline, w, seed) for w in weights for seed in seeds]
     if args.guard_only:
@@ -468,10 +527,7 @@ def main(argv=None) -> None:
         "versions": versions("torch", "transformers", "setfit", "sentence-transformers"),
     }
     sts_dev = sample(read_pairs(shared_data("stsb_en", "stsb-en-dev.csv")), args.sts_dev, 0)
-    dev_file = write_jsonl(
-        work / "sts-dev.jsonl",
-        [{"text": p.text, "text_pair": p.text_pair, "score": p.score} for p in sts_dev],
-    )
+    dev_file = write_pairs(work / "sts-dev.jsonl", sts_dev)
     if {"sts", "guard"} & set(args.parts):
         start = time.perf_counter()
         payload["sts_dev_pairs"] = len(sts_dev)

@@ -44,6 +44,8 @@ class PairSource:
         """One line for the plan: the loss on the pooled output."""
         data = "pairs from its labels" if self.data_kind == "labels" else f"{self.data_kind} pairs"
         scale = f", scale {self.scale:g}" if self.loss in ("mnrl", "cosent") else ""
+        if self.loss == "cosine" and self.score_scale != 1.0:
+            scale = f", scores / {self.score_scale:g}"
         state = f"weight {self.weight:g}" if self.trains else "off (loss_weight 0)"
         return (
             f"embedding task {self.task}: {self.loss} loss on the pooled embedding "
@@ -67,28 +69,32 @@ def build_pair_sources(cfg, head_sources, head_rows, tokenizer) -> list[PairSour
             ps.rows["train"] = rows
         else:
             splits = load_pair_splits(task.data, cfg.trainer.seed, f"tasks.{name}.data")
-            ps = _source(index, name, pair_kind(splits["train"]), task)
+            kind = pair_kind(splits["train"])
+            top = max(abs(p.score) for p in splits["train"]) if kind == "scored" else 1.0
+            ps = _source(index, name, kind, task, top)
             ps.splits = splits
             for split, pairs in splits.items():
                 ps.rows[split] = FilePairRows(tokenizer, pairs, cfg.model.max_length, index)
-            _check_loss(ps, name)
+            _check_loss(ps, name, top)
         out.append(ps)
     return out
 
 
-def _source(index: int, name: str, data_kind: str, task) -> PairSource:
+def _source(index: int, name: str, data_kind: str, task, top_score: float = 1.0) -> PairSource:
+    """`top_score`: the largest |score| of the training pairs; unset, `score_scale` is it
+    (scores above 1 only: a 0..1 file is left as it is)."""
     return PairSource(
         index=index,
         task=name,
         data_kind=data_kind,
         loss=task.resolved_loss(data_kind),
         scale=task.scale,
-        score_scale=task.score_scale,
+        score_scale=task.score_scale or max(1.0, top_score),
         weight=task.loss_weight,
     )
 
 
-def _check_loss(ps: PairSource, name: str) -> None:
+def _check_loss(ps: PairSource, name: str, top_score: float) -> None:
     """The loss must fit the file: mnrl reads (anchor, positive), cosent / cosine scores."""
     if ps.loss == "mnrl" and ps.data_kind != "triples":
         raise ConfigError(
@@ -103,12 +109,12 @@ def _check_loss(ps: PairSource, name: str) -> None:
             "(anchor, positive) pairs: use mnrl",
         )
     if ps.loss == "cosine":
-        top = max(abs(p.score) for p in ps.splits["train"]) / ps.score_scale
+        top = top_score / ps.score_scale
         if top > 1.0:
             raise ConfigError(
                 f"tasks.{name}.score_scale",
                 f"the cosine loss needs scores in [-1, 1]; the largest is {top:g}: set "
-                "score_scale to the largest score (STS 0..5: 5)",
+                "score_scale to the largest score (STS 0..5: 5) or leave it unset",
             )
 
 

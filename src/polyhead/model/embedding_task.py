@@ -19,8 +19,11 @@ from polyhead.model.losses import cosent_loss, cosine_similarity_loss, in_batch_
 EmbeddingLoss = Literal["mnrl", "cosent", "cosine"]
 # `trainer.preserve: [embedding]`: the pooled embedding, not a task.
 PRESERVE_EMBEDDING = "embedding"
-# The loss a task gets when it names none, by what its data holds.
-DEFAULT_LOSS = {"triples": "mnrl", "scored": "cosent", "labels": "cosine"}
+# The loss a task gets when it names none, by what its data holds. Scored pairs: cosine, not
+# CoSENT: on STS-B train, all-MiniLM-L6-v2 gains 2.6 dev points with the cosine loss and
+# loses about one with CoSENT at every lr / epoch count tried, under sentence-transformers' own
+# trainer too (BENCHMARKS.md, "Embeddings", (a)).
+DEFAULT_LOSS = {"triples": "mnrl", "scored": "cosine", "labels": "cosine"}
 
 
 class EmbeddingSettings(BaseModel):
@@ -31,15 +34,18 @@ class EmbeddingSettings(BaseModel):
     loss: EmbeddingLoss | None = Field(
         None,
         description="mnrl: in-batch negatives on (anchor, positive[, negative]); cosent / "
-        "cosine: scored pairs. Default: mnrl for triples, cosent for scored pairs, cosine "
-        "for pairs_from (SetFit's default)",
+        "cosine: scored pairs. Default: mnrl for triples, cosine for scored pairs and for "
+        "pairs_from (SetFit's default)",
     )
     scale: float = Field(20.0, gt=0.0, description="mnrl / cosent: 1 / temperature")
     pairs_from: str | None = Field(
         None, description="a sentence task: SetFit-style pairs from its labels, each epoch"
     )
-    score_scale: float = Field(
-        1.0, gt=0.0, description="gold scores are divided by it (cosine loss on STS 0..5: 5)"
+    score_scale: float | None = Field(
+        None,
+        gt=0.0,
+        description="cosine loss: gold scores are divided by it (STS 0..5: 5); null: the "
+        "largest |score| of the training pairs when above 1, else 1",
     )
 
     def resolved_loss(self, data_kind: str) -> str:

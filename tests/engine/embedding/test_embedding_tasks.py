@@ -33,7 +33,7 @@ def train_loss(model, pair_source) -> float:
 
 @pytest.mark.parametrize(
     ("kind", "loss", "extra"),
-    [("scored", "cosent", {}), ("scored", "cosine", {"score_scale": 5.0}), ("triples", "mnrl", {})],
+    [("scored", "cosent", {}), ("scored", "cosine", {}), ("triples", "mnrl", {})],
 )
 def test_each_loss_falls_in_training(tiny_bert, tmp_path, kind, loss, extra):
     task = {"kind": "embedding", "data": pair_files(tmp_path, kind), "loss": loss, **extra}
@@ -51,7 +51,7 @@ def test_each_loss_falls_in_training(tiny_bert, tmp_path, kind, loss, extra):
 
 def test_validation_scores_pairs_like_evaluate(tiny_bert, tmp_path):
     files = pair_files(tmp_path, "scored")
-    task = {"kind": "embedding", "data": files}  # scored pairs: cosent by default
+    task = {"kind": "embedding", "data": files}  # scored pairs: cosine by default
     cfg = validate_config(embedding_raw(tiny_bert, {"sts": task}, trainer={"epochs": 1}))
     metrics = train(cfg, tmp_path / "run").metrics
     best = MultiTaskModel.load(tmp_path / "run" / "model")
@@ -62,9 +62,17 @@ def test_validation_scores_pairs_like_evaluate(tiny_bert, tmp_path):
     assert history[0]["metrics"]["sts"]["spearman"] == pytest.approx(expected["spearman"])
     plan = json.loads((tmp_path / "run" / "plan.json").read_text())
     assert plan["losses"] == [
-        "embedding task sts: cosent loss on the pooled embedding "
-        "(scored pairs, scale 20), weight 1; no head, it trains the backbone"
+        "embedding task sts: cosine loss on the pooled embedding "
+        "(scored pairs, scores / 5), weight 1; no head, it trains the backbone"
     ]
+
+
+@pytest.mark.parametrize(("given", "used"), [(None, 5.0), (10.0, 10.0)])
+def test_the_cosine_loss_scales_scores_by_the_largest_unless_told(tiny_bert, tmp_path, given, used):
+    task = {"kind": "embedding", "data": pair_files(tmp_path, "scored"), "score_scale": given}
+    data, _, _ = prepare(validate_config(embedding_raw(tiny_bert, {"sts": task})))
+    (source,) = data.pair_sources
+    assert (source.loss, source.score_scale) == ("cosine", used)  # the toy's scores are 0 or 5
 
 
 def test_pairs_from_labels_train_with_the_head(tiny_bert, tmp_path):
@@ -113,7 +121,7 @@ def test_a_bad_pairs_line_is_a_one_line_error(tiny_bert, tmp_path):
     ("task", "sections", "field"),
     [
         ({"loss": "mnrl"}, {}, "tasks.sts.loss"),
-        ({"loss": "cosine"}, {}, "tasks.sts.score_scale"),  # STS 0..5 on a cosine scale
+        ({"score_scale": 2.5}, {}, "tasks.sts.score_scale"),  # STS 0..5 / 2.5 > 1 for a cosine
         ({}, {"plan": {"strategy": "heads"}}, "tasks.sts"),  # the backbone never trains
     ],
 )
