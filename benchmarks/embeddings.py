@@ -39,7 +39,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import polyhead  # noqa: E402
-from common import REPO_ROOT, format_table, machine, shared_data, versions, write_json  # noqa: E402
+from common import REPO_ROOT, RESULTS_DIR, format_table, machine, shared_data, versions, write_json  # noqa: E402
 from polyhead.data.pairs import read_pairs  # noqa: E402
 from polyhead.engine.embedding_eval import evaluate_pairs  # noqa: E402
 from polyhead.model.backbone import default_model_path  # noqa: E402
@@ -129,6 +129,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=None,
         help="guard: only the plain run or only the preserve runs (two processes sharing "
         "--work; a last run without it collects both from the cache)",
+    )
+    p.add_argument(
+        "--guard-collect",
+        nargs="+",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="guard: no training; summarise the guard runs of these files under "
+        "benchmarks/results/ together (seeds from several sessions)",
     )
     p.add_argument("--shots", type=int, nargs="+", default=[8, 16])
     p.add_argument("--seeds", type=int, default=3)
@@ -407,6 +415,22 @@ def part_guard(args, work: Path, sts_dev, baseline: float) -> dict:
     runs = [guard_run(args, work, sts_dev, baseline, w, seed) for w in weights for seed in seeds]
     if args.guard_only:
         return {"runs": runs}  # one side: the collecting run summarises
+    return {"runs": runs, "summary": summarize_guard(runs)}
+
+
+def collect_guard(names: list[str]) -> dict:
+    """The guard runs of earlier result files, summarised together (a run is one setting and
+    seed; a later file's row replaces an earlier one)."""
+    rows = {}
+    for name in names:
+        for r in json.loads((RESULTS_DIR / name).read_text())["guard"]["runs"]:
+            rows[r["setting"], r["seed"]] = r
+    runs = sorted(rows.values(), key=lambda r: (r["setting"] != "plain", r["setting"], r["seed"]))
+    return {"collected_from": names, "runs": runs, "summary": summarize_guard(runs)}
+
+
+def summarize_guard(runs: list[dict]) -> list[dict]:
+    """Per setting: mean ± sd over seeds, and the heads' difference to plain paired by seed."""
     plain = {r["seed"]: r for r in runs if r["setting"] == "plain"}
     summary = []
     for setting in dict.fromkeys(r["setting"] for r in runs):
@@ -420,7 +444,7 @@ def part_guard(args, work: Path, sts_dev, baseline: float) -> dict:
         row["train_s"] = mean_sd([r["train_seconds"] for r in mine])
         summary.append(row)
     print(format_table(summary, list(summary[-1])), flush=True)
-    return {"runs": runs, "summary": summary}
+    return summary
 
 
 # ---- (c) few-shot BANKING77: polyhead's recipe vs setfit --------------------------------------
@@ -517,6 +541,10 @@ def part_fewshot(args, work: Path) -> list[dict]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.guard_collect:
+        path = write_json(args.json, collect_guard(args.guard_collect))
+        print(f"numbers in {path}")
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     work = Path(args.work or tempfile.mkdtemp(prefix="embeddings-"))
