@@ -348,7 +348,7 @@ def massive_data(args) -> dict:
 def guard_run(args, work: Path, sts_dev, baseline: float, weight: float | str | None, seed: int):
     """One `full` run on MASSIVE; weight None: no preserve, a number: preserve: [embedding]
     at that weight, "sts": no preserve, an STS-B embedding task trained alongside."""
-    # examples/massive_full.yaml's settings (today's README defaults for `full`)
+    # examples/massive_full.yaml: today's defaults for `full` (--guard-plan today)
     trainer = {"epochs": args.massive_epochs, "batch_size": 32, "seed": seed, **QUIET}
     if isinstance(weight, float):
         trainer |= {"preserve": ["embedding"], "preserve_embedding_weight": weight}
