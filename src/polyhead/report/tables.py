@@ -32,9 +32,13 @@ def metrics_rows(split_metrics: dict) -> list[tuple[str, str, str]]:
 
 
 def print_metrics(console: Console, metrics: dict) -> None:
-    """One table per split found in `metrics` ({"dev": {...}, "test": {...}})."""
+    """One table per split found in `metrics` ({"dev": {...}, "test": {...}}), and the
+    guard's drift (`drift`: watched task -> start / best / final / drop) as its own."""
     for split, split_metrics in metrics.items():
         if not isinstance(split_metrics, dict):
+            continue
+        if split == "drift":
+            console.print(drift_table(split_metrics))
             continue
         table = Table(title=f"{split} metrics")
         for col in ("task", "metric", "value"):
@@ -42,3 +46,16 @@ def print_metrics(console: Console, metrics: dict) -> None:
         for row in metrics_rows(split_metrics):
             table.add_row(*row)
         console.print(table)
+
+
+def drift_table(drift: dict) -> Table:
+    """Each watched task's dev value before training, in the saved model and at the last
+    epoch, and the drop (start - saved, in points: metric x 100) the guard's max_drop reads."""
+    table = Table(title="drift (dev, before training vs the saved model)")
+    for col in ("task", "start", "saved", "last epoch", "drop (points)"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for task, d in drift.items():
+        if isinstance(d, dict) and {"start", "best", "final", "drop"} <= d.keys():
+            values = (f"{d[k]:.4f}" for k in ("start", "best", "final"))
+            table.add_row(task, *values, f"{d['drop']:+.2f}")
+    return table
