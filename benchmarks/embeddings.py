@@ -127,8 +127,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--guard-only",
         choices=["plain", "preserve", "sts"],
         default=None,
-        help="guard: only the plain run or only the preserve runs (two processes sharing "
-        "--work; a last run without it collects both from the cache)",
+        help="guard: only the plain run, the preserve runs or the STS-task run (processes "
+        "sharing --work; a last run without it collects them from the cache)",
     )
     p.add_argument(
         "--guard-collect",
@@ -423,7 +423,13 @@ def collect_guard(names: list[str]) -> dict:
     seed; a later file's row replaces an earlier one)."""
     rows = {}
     for name in names:
-        for r in json.loads((RESULTS_DIR / name).read_text())["guard"]["runs"]:
+        path = RESULTS_DIR / name
+        if not path.is_file():
+            sys.exit(f"--guard-collect: {path} not found (a file name under benchmarks/results/)")
+        runs = json.loads(path.read_text()).get("guard", {}).get("runs")
+        if not runs:
+            sys.exit(f"--guard-collect: {path} holds no guard runs (made with --parts guard?)")
+        for r in runs:
             rows[r["setting"], r["seed"]] = r
     runs = sorted(rows.values(), key=lambda r: (r["setting"] != "plain", r["setting"], r["seed"]))
     return {"collected_from": names, "runs": runs, "summary": summarize_guard(runs)}

@@ -17,7 +17,7 @@ def test_the_guards_drift_is_printed_with_its_drop():
     text = printed({"test": {"intent": {"accuracy": 0.9}}, "drift": drift})
     row = next(line for line in text.splitlines() if "embedding" in line)
     cells = [cell.strip() for cell in row.split("│")[1:-1]]
-    assert cells == ["embedding", "0.8672", "0.8235", "0.8101", "+4.37"]
+    assert cells == ["embedding", "0.8672", "0.8235", "0.8101", "4.3700"]
     assert "test metrics" in text and "0.9000" in text
 
 

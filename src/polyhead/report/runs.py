@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyhead.report import plots
+from polyhead.report.tables import DRIFT_COLUMNS, drift_rows, fmt_value
 
 # Per task kind, the metrics tables report (the first is the task's main metric). Embedding
 # tasks are read as "embedding" (scored pairs: Spearman of cosine vs gold) or "pairs"
@@ -141,16 +142,8 @@ def metrics_markdown(metrics: dict, kinds: dict[str, str]) -> str:
 
 def drift_markdown(metrics: dict) -> str:
     """| watched | start | best | final | drop (points) | from the guard's `drift`, or ""."""
-    drift = metrics.get("drift") or {}
-    if not drift:
+    if not metrics.get("drift"):
         return ""
-    lines = ["| watched | start | best | final | drop (points) |", "|---|---|---|---|---|"]
-    for name, d in drift.items():
-        cells = [fmt_value(d.get(k)) for k in ("start", "best", "final")]
-        drop = d.get("drop")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fmt_value(drop)} |")
+    lines = ["| " + " | ".join(DRIFT_COLUMNS) + " |", "|---" * len(DRIFT_COLUMNS) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in drift_rows(metrics)]
     return "\n".join(lines)
-
-
-def fmt_value(value) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) else "-"

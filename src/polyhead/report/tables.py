@@ -38,7 +38,12 @@ def print_metrics(console: Console, metrics: dict) -> None:
         if not isinstance(split_metrics, dict):
             continue
         if split == "drift":
-            console.print(drift_table(split_metrics))
+            table = Table(title="drift (dev, before training vs the saved model)")
+            for col in DRIFT_COLUMNS:
+                table.add_column(col, justify="left" if col == "watched" else "right")
+            for row in drift_rows(metrics):
+                table.add_row(*row)
+            console.print(table)
             continue
         table = Table(title=f"{split} metrics")
         for col in ("task", "metric", "value"):
@@ -48,14 +53,16 @@ def print_metrics(console: Console, metrics: dict) -> None:
         console.print(table)
 
 
-def drift_table(drift: dict) -> Table:
-    """Each watched task's dev value before training, in the saved model and at the last
-    epoch, and the drop (start - saved, in points: metric x 100) the guard's max_drop reads."""
-    table = Table(title="drift (dev, before training vs the saved model)")
-    for col in ("task", "start", "saved", "last epoch", "drop (points)"):
-        table.add_column(col, justify="left" if col == "task" else "right")
-    for task, d in drift.items():
-        if isinstance(d, dict) and {"start", "best", "final", "drop"} <= d.keys():
-            values = (f"{d[k]:.4f}" for k in ("start", "best", "final"))
-            table.add_row(task, *values, f"{d['drop']:+.2f}")
-    return table
+DRIFT_COLUMNS = ("watched", "start", "best", "final", "drop (points)")
+
+
+def drift_rows(metrics: dict) -> list[list[str]]:
+    """The guard's `drift` (watched task -> its dev value before training, in the saved model
+    (best) and at the last epoch, and the drop in points) as rows of DRIFT_COLUMNS; shared by
+    the terminal table and report.md."""
+    keys = ("start", "best", "final", "drop")
+    return [[name, *(fmt_value(d.get(k)) for k in keys)] for name, d in metrics["drift"].items()]
+
+
+def fmt_value(value) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
